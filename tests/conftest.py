@@ -12,3 +12,12 @@ def pytest_addoption(parser):
     parser.addoption("--port", action="append", default=[],
                      help="serial port of a real board for hardware-in-the-loop tests (repeatable); "
                           "without it those tests are skipped")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path, monkeypatch):
+    """Every test (and every process it starts) gets its own HOPSEAL_HOME."""
+    monkeypatch.setenv("HOPSEAL_HOME", str(tmp_path / "hopseal-home"))

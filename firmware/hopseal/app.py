@@ -2,6 +2,9 @@
 
 On the unix port (and so on the virtual board):
     micropython -m hopseal.app --listen 127.0.0.1:4000 [--forward NAME=HOST:PORT ...] [--name N]
+        [--vault DIR] [--secure-only SERVICE ...] [--authorized IDENTIFIER ...]
+With --vault the node loads (or creates) its identity in DIR and runs the secure-channel listener
+`api`.
 The host's `hopseal node` calls `serve()` with the same meaning.
 """
 import asyncio
@@ -26,13 +29,29 @@ def parse_hostport(s):
     return host, int(port)
 
 
-async def build(name="node", listen=None, forwards=(), crypto=None, services=True, max_frame=None, node=None):
-    """Create (or extend) a node: TCP transport, default services, forwarders, listener."""
+async def build(name="node", listen=None, forwards=(), crypto=None, services=True, max_frame=None, node=None,
+                vault=None, api="api", secure_only=(), authorized=None):
+    """Create (or extend) a node: TCP transport, default services, forwarders, listener.
+
+    With a `vault` (the node's persistent identity) it also runs the secure-channel listener at
+    `api`; services named in `secure_only` are then reachable only through a secure channel, and
+    with `authorized` identifiers only from those peers (channels from others are refused).
+    """
     if node is None:
         node = Node(name, crypto=crypto)
     tcp = TCPTransport(node) if max_frame is None else TCPTransport(node, max_frame)
     if services:
         start_default_services(node)
+    if vault is not None:
+        from .channel import SecureChannelListener, TrustIdentifiers, channel_only
+        from .identity import VerifiedCache
+
+        trust = TrustIdentifiers(authorized) if authorized else None
+        node.api = SecureChannelListener(node, vault, api, trust=trust, cache=VerifiedCache(8))
+        node.vault = vault
+        say("identifier %s" % vault.identifier_text())
+        for svc in secure_only:
+            node.set_access(svc, channel_only(authorized or None))
     for fname, (host, port) in forwards:
         conn = await tcp.connect(host, port)
         node.start_worker(fname, Forwarder(fname, [conn.address]))
@@ -72,10 +91,24 @@ def main(argv):
             kw["forwards"].append((fname, parse_hostport(hp)))
         elif a == "--name":
             kw["name"] = v
+        elif a == "--vault":
+            kw["vault_path"] = v
+        elif a == "--secure-only":
+            kw.setdefault("secure_only", []).append(v)
+        elif a == "--authorized":
+            kw.setdefault("authorized", []).append(v)
         else:
             print("error: unknown option %s" % a)
             return 2
         i += 2
+    path = kw.pop("vault_path", None)
+    if path is not None:
+        from .compat import wall_time
+        from .crypto.soft import SoftCrypto
+        from .vault import open_vault
+
+        kw["crypto"] = SoftCrypto()
+        kw["vault"] = open_vault(kw["crypto"], path, wall_time())
     try:
         asyncio.run(serve(**kw))
     except KeyboardInterrupt:

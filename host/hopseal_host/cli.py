@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 from hopseal.app import parse_hostport
@@ -27,10 +28,106 @@ def _forward(s: str) -> tuple[str, tuple[str, int]]:
     return name, _hostport(hp)
 
 
+def default_home() -> str:
+    return os.environ.get("HOPSEAL_HOME", os.path.join(os.path.expanduser("~"), ".hopseal"))
+
+
+def host_crypto():
+    from .crypto_host import HostCrypto
+
+    return HostCrypto()
+
+
+def open_identity(vault_dir: str | None, crypto=None):
+    from hopseal.vault import open_vault
+
+    crypto = crypto or host_crypto()
+    path = vault_dir or os.path.join(default_home(), "identity")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    return open_vault(crypto, path)
+
+
 def cmd_node(args: argparse.Namespace) -> int:
     from hopseal.app import serve
 
-    asyncio.run(serve(name=args.name, listen=args.listen, forwards=args.forward))
+    kw: dict = dict(name=args.name, listen=args.listen, forwards=args.forward)
+    if not args.no_secure_channel:
+        crypto = host_crypto()
+        kw.update(crypto=crypto, vault=open_identity(args.vault, crypto), secure_only=args.secure_only,
+                  authorized=args.authorized or None)
+    asyncio.run(serve(**kw))
+    return 0
+
+
+def cmd_identity_create(args: argparse.Namespace) -> int:
+    v = open_identity(args.vault)
+    print(v.identifier_text())
+    return 0
+
+
+def cmd_identity_show(args: argparse.Namespace) -> int:
+    from hopseal.compat import hexstr
+
+    v = open_identity(args.vault)
+    if args.full:
+        print("identifier:        %s" % v.identifier_text())
+        print("change history:    %s" % hexstr(v.identity.change_history))
+        print("x25519 static key: %s" % hexstr(v.x25519_pub))
+        print("attestation:       %s" % hexstr(v.attestation))
+        print("attestation until: %d" % v.attestation_expires_at)
+    else:
+        print(v.identifier_text())
+    return 0
+
+
+async def open_route(node, text: str, vault, authorized: list[str] | None, timeout: float):
+    """Resolve a multiaddr route, opening the secure channels it names; returns (route, channels)."""
+    from hopseal.channel import TrustIdentifiers, create_secure_channel
+
+    from .multiaddr import parse
+
+    current: list = []
+    channels = []
+    for seg in parse(text):
+        current = current + seg.hops
+        if seg.secure is not None:
+            trust = TrustIdentifiers(authorized) if authorized else None
+            ch = await create_secure_channel(node, vault, current + [seg.secure], trust=trust, timeout=timeout)
+            print("secure channel to %s established (peer %s)" % (seg.secure, ch.peer()), file=sys.stderr)
+            channels.append(ch)
+            current = [ch.address]
+    return current, channels
+
+
+def cmd_message_send(args: argparse.Namespace) -> int:
+    from hopseal import bare
+    from hopseal.node import Node
+    from hopseal.tcp import TCPTransport
+
+    async def go() -> bytes:
+        crypto = host_crypto()
+        node = Node("cli", crypto=crypto)
+        TCPTransport(node)
+        vault = open_identity(args.vault, crypto) if "/secure/" in args.to else None
+        try:
+            route, channels = await open_route(node, args.to, vault, args.authorized, args.timeout)
+            payload = bytes.fromhex(args.message) if args.hex else args.message.encode()
+            if args.bare_string:
+                payload = bare.encode_string(args.message)
+            reply = await node.send_and_receive(route, payload, args.timeout)
+            for ch in channels:
+                await ch.close()
+            return reply.payload
+        finally:
+            await node.stop()
+
+    data = asyncio.run(go())
+    if args.bare_string:
+        print(bare.decode_string(data))
+    elif args.hex:
+        print(data.hex())
+    else:
+        print(data.decode(errors="replace"))
     return 0
 
 
@@ -58,7 +155,55 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--forward", type=_forward, action="append", default=[], metavar="NAME=HOST:PORT",
                    help="start a forwarding worker NAME that relays everything to the node at "
                    "HOST:PORT (the middle node of the two-hop example, e.g. forward_to_bob=127.0.0.1:4000)")
+    n.add_argument("--vault", default=None, metavar="PATH",
+                   help="the node's identity file (created on first use; default $HOPSEAL_HOME/identity, "
+                   "HOPSEAL_HOME defaults to ~/.hopseal)")
+    n.add_argument("--secure-only", action="append", default=[], metavar="SERVICE",
+                   help="make SERVICE (e.g. echo) reachable only through a secure channel")
+    n.add_argument("--authorized", action="append", default=[], metavar="IDENTIFIER",
+                   help="accept secure channels only from this identifier (repeatable)")
+    n.add_argument("--no-secure-channel", action="store_true",
+                   help="do not start the `api` secure-channel listener (no identity needed)")
     n.set_defaults(func=cmd_node)
+
+    ident = sub.add_parser("identity", help="create or show this host's identity",
+                           description="Manage the host's Ockam identity (Ed25519 change history, "
+                           "X25519 secure-channel key and its purpose-key attestation).")
+    isub = ident.add_subparsers(dest="action", metavar="ACTION")
+    isub.required = True
+    ic = isub.add_parser("create", help="create the identity (if missing) and print its identifier")
+    ic.add_argument("--vault", default=None, metavar="PATH", help="identity file (default $HOPSEAL_HOME/identity)")
+    ic.set_defaults(func=cmd_identity_create)
+    ish = isub.add_parser("show", help="print the identifier (and with --full the keys and documents)")
+    ish.add_argument("--vault", default=None, metavar="PATH", help="identity file (default $HOPSEAL_HOME/identity)")
+    ish.add_argument("--full", action="store_true", help="also print the change history, static key and attestation")
+    ish.set_defaults(func=cmd_identity_show)
+
+    msg = sub.add_parser("message", help="send a message along a route (through secure channels)",
+                         description="Send messages along Ockam routes.")
+    msub = msg.add_subparsers(dest="action", metavar="ACTION")
+    msub.required = True
+    ms = msub.add_parser(
+        "send", help="send MESSAGE to --to and print the reply",
+        description="Send MESSAGE along a route and print the reply. A /secure/NAME segment opens an "
+        "end-to-end secure channel to the listener NAME first (with this host's identity), and the rest "
+        "of the route goes through it.",
+        epilog="examples:\n"
+        "  hopseal message send hello --to /ip4/127.0.0.1/tcp/4000/service/echo\n"
+        "  hopseal message send hello --to /ip4/127.0.0.1/tcp/4000/secure/api/service/echo\n"
+        "  hopseal message send hi --bare-string --to /ip4/127.0.0.1/tcp/4000/service/forward_to_board1/secure/api/service/uppercase",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ms.add_argument("message", help="the payload (UTF-8 text, or hex with --hex)")
+    ms.add_argument("--to", required=True, metavar="ROUTE", help="route as a multiaddr (see examples) or 1#host:port,name,...")
+    ms.add_argument("--hex", action="store_true", help="MESSAGE is hex, and print the reply as hex")
+    ms.add_argument("--bare-string", action="store_true",
+                    help="send MESSAGE as a BARE String (what Rust `String` services such as uppercase expect)")
+    ms.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for channels and the reply (default 10)")
+    ms.add_argument("--vault", default=None, metavar="PATH", help="identity file for secure channels")
+    ms.add_argument("--authorized", action="append", default=[], metavar="IDENTIFIER",
+                    help="accept only this identifier on the other end of each secure channel")
+    ms.set_defaults(func=cmd_message_send)
     return p
 
 
@@ -66,11 +211,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logsetup.setup(-1 if args.quiet else args.verbose)
+    from hopseal.errors import HopsealError
+
+    from .multiaddr import RouteSyntaxError
+
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:
         print("stopped", flush=True)
         return 0
+    except (HopsealError, RouteSyntaxError, OSError) as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,108 @@
+"""Secure-channel transport crypto (ockam-wire §4.3.6–4.3.7), sans-I/O.
+
+Wire payload of every post-handshake message:
+    nonce: u64 BE (8) ‖ AES-256-GCM(key, iv = 00000000 ‖ nonce, aad = "", plaintext) ‖ tag (16)
+Rules upheld here:
+- each direction counts from 0; the sender rekeys before any nonce n > 0 with n % 32 == 0;
+  rekey(k) = first 32 bytes of AES-GCM-Encrypt(k, iv = 00000000 ‖ ff*8, aad = "", 32 zero bytes)
+  (the Noise REKEY function); at the last nonce the encryptor refuses (nonce exhaustion);
+- the receiver keeps the current and the previous key; a nonce in the current 32-window uses the
+  current key, one in the next window one rekey of it, one in the previous window the previous
+  key; anything else is rejected;
+- replay: a 64-bit bitmap relative to the highest nonce seen; a jump ahead of more than 32, a nonce
+  more than 32 behind, or one already seen is rejected (Ockam's NonceTracker);
+- transactional: the key tracker and the bitmap change only after the AEAD check succeeds;
+  errors are ChannelError (replay, window) or CryptoError (authentication), and leave no trace.
+"""
+import struct
+
+from .compat import const
+from .errors import ChannelError, CryptoError
+
+KEY_RENEWAL_INTERVAL = const(32)
+_MAX_NONCE = 0xFFFFFFFFFFFFFFFF
+_REKEY_IV = b"\x00\x00\x00\x00" + b"\xff" * 8
+_ZEROS32 = bytes(32)
+OVERHEAD = const(24)  # 8-byte nonce + 16-byte tag
+
+
+def iv(nonce):
+    return b"\x00\x00\x00\x00" + struct.pack(">Q", nonce)
+
+
+def rekey(crypto, key):
+    return crypto.aead(key).encrypt(_REKEY_IV, b"", _ZEROS32)[:32]
+
+
+class Encryptor:
+    def __init__(self, crypto, key, nonce=0):
+        self.crypto = crypto
+        self.key = key
+        self.aead = crypto.aead(key)
+        self.nonce = nonce
+
+    def encrypt(self, plaintext):
+        n = self.nonce
+        if n >= _MAX_NONCE:
+            raise ChannelError("nonce exhausted: the channel must be closed")
+        if n > 0 and n % KEY_RENEWAL_INTERVAL == 0:
+            self.key = rekey(self.crypto, self.key)
+            self.aead = self.crypto.aead(self.key)
+        out = struct.pack(">Q", n) + self.aead.encrypt(iv(n), b"", plaintext)
+        self.nonce = n + 1
+        return out
+
+
+class Decryptor:
+    def __init__(self, crypto, key):
+        self.crypto = crypto
+        self.cur_key = key
+        self.cur_aead = crypto.aead(key)
+        self.cur_interval = 0
+        self.prev_aead = None
+        self.highest = 0
+        self.bitmap = 0  # bit i set: nonce (highest - i) seen
+
+    def _check_nonce(self, n):
+        """Return the new (highest, bitmap) if `n` is fresh; raise ChannelError otherwise."""
+        if n > self.highest:
+            diff = n - self.highest
+            if diff > KEY_RENEWAL_INTERVAL:
+                raise ChannelError("nonce %d too far ahead of %d" % (n, self.highest))
+            return n, ((self.bitmap << diff) | 1) & 0xFFFFFFFFFFFFFFFF
+        diff = self.highest - n
+        if diff > KEY_RENEWAL_INTERVAL:
+            raise ChannelError("nonce %d too far behind %d" % (n, self.highest))
+        if self.bitmap & (1 << diff):
+            raise ChannelError("nonce %d replayed" % n)
+        return self.highest, self.bitmap | (1 << diff)
+
+    def decrypt(self, data):
+        if len(data) < OVERHEAD:
+            raise ChannelError("secure-channel message shorter than nonce and tag")
+        n = struct.unpack(">Q", data[:8])[0]
+        highest, bitmap = self._check_nonce(n)
+        interval = n // KEY_RENEWAL_INTERVAL
+        new_key = None
+        if interval == self.cur_interval:
+            aead = self.cur_aead
+        elif interval == self.cur_interval + 1:
+            new_key = rekey(self.crypto, self.cur_key)
+            aead = self.crypto.aead(new_key)
+        elif interval + 1 == self.cur_interval and self.prev_aead is not None:
+            aead = self.prev_aead
+        else:
+            raise ChannelError("nonce %d outside the key window" % n)
+        try:
+            pt = aead.decrypt(iv(n), b"", data[8:])
+        except CryptoError:
+            raise CryptoError("secure-channel message failed authentication")
+        # commit only now that the message authenticated
+        if new_key is not None:
+            self.prev_aead = self.cur_aead
+            self.cur_key = new_key
+            self.cur_aead = aead
+            self.cur_interval = interval
+        self.highest = highest
+        self.bitmap = bitmap
+        return n, pt

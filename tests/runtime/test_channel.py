@@ -1,0 +1,170 @@
+"""Secure channels between nodes over real loopback TCP (ockam-wire §4.3), on both runtimes."""
+import asyncio
+
+from hs_backends import backends
+from rt import listen_anywhere, quiet, run
+
+from hopseal.channel import SecureChannelListener, TrustIdentifiers, channel_only, create_secure_channel
+from hopseal.compat import wall_time
+from hopseal.errors import IdentityError, ReceiveTimeout
+from hopseal.identity import VerifiedCache
+from hopseal.node import Node
+from hopseal.relay import RelayClient, RelayService
+from hopseal.services import Echo, Uppercase
+from hopseal.tcp import TCPTransport
+from hopseal.vault import create_vault
+
+CRYPTO = backends()[-1]  # SoftCrypto where it exists (the board's), else the host backend
+_vaults = []
+
+
+def vaults():
+    if not _vaults:
+        now = wall_time()
+        for _ in range(3):
+            _vaults.append(create_vault(CRYPTO, now))
+    return _vaults
+
+
+async def responder(trust=None, cache=None):
+    bob_id = vaults()[1]
+    bob = Node("bob", crypto=CRYPTO)
+    tcp = TCPTransport(bob)
+    lst = SecureChannelListener(bob, bob_id, "api", trust=trust, cache=cache, timeout=5)
+    bob.start_worker("echo", Echo(), access=channel_only())
+    bob.start_worker("uppercase", Uppercase())
+    tl = await listen_anywhere(tcp)
+    return bob, lst, "1#127.0.0.1:%d" % tl.port
+
+
+def test_channel_echo_and_channel_only_access():
+    quiet()
+
+    async def main():
+        bob, lst, hop = await responder()
+        alice = Node("alice", crypto=CRYPTO)
+        TCPTransport(alice)
+        ch = await create_secure_channel(alice, vaults()[0], [hop, "api"], timeout=10)
+        assert ch.peer_identifier == vaults()[1].identifier
+        r = await alice.send_and_receive([ch.address, "echo"], b"secret", 5)
+        assert r.payload == b"secret"
+        # the reply came out of the channel: its return route starts at our encryptor
+        assert r.return_[0] == ch.address
+        # the responder knows who is on the other end
+        assert lst.channels[0].peer_identifier == vaults()[0].identifier
+        # echo is channel-only: plain TCP is dropped and counted
+        try:
+            await alice.send_and_receive([hop, "echo"], b"plain", 0.5)
+            raise AssertionError("plain TCP reached a channel-only worker")
+        except ReceiveTimeout:
+            pass
+        assert bob.counters["access_denied"] == 1
+        await ch.close()
+        await asyncio.sleep(0.1)
+        assert not lst.channels and not bob.has_worker(ch.address)
+        await alice.stop()
+        await bob.stop()
+
+    run(main())
+
+
+def test_many_messages_both_directions_cross_rekeys():
+    quiet()
+
+    async def main():
+        bob, lst, hop = await responder()
+        alice = Node("alice", crypto=CRYPTO)
+        TCPTransport(alice)
+        ch = await create_secure_channel(alice, vaults()[0], [hop, "api"], timeout=10)
+        mb = alice.mailbox()
+        mb.limit = 200
+        n = 100
+        for i in range(n):
+            await alice.send([ch.address, "echo"], b"msg %d" % i, [mb.address])
+        got = []
+        while len(got) < n:
+            got.append((await mb.receive(10)).payload)
+        assert got == [b"msg %d" % i for i in range(n)]
+        # the responder side opens toward alice: a channel initiated the other way also works
+        alice.start_worker("echo", Echo(), access=channel_only([vaults()[1].identifier]))
+        back = lst.channels[0]
+        r = await bob.send_and_receive([back.address, "echo"], b"from bob", 5)
+        assert r.payload == b"from bob"
+        assert back.encryptor.nonce >= 1 and ch.decryptor.cur_interval == 3
+        await alice.stop()
+        await bob.stop()
+
+    run(main())
+
+
+def test_untrusted_peer_refused_and_counted():
+    quiet()
+
+    async def main():
+        bob, lst, hop = await responder(trust=TrustIdentifiers([vaults()[2].identifier]))
+        alice = Node("alice", crypto=CRYPTO)
+        TCPTransport(alice)
+        # alice is not on bob's list: bob refuses at msg3; alice (who sent msg3) is "ready",
+        # but nothing it sends is accepted
+        ch = await create_secure_channel(alice, vaults()[0], [hop, "api"], timeout=10)
+        try:
+            await alice.send_and_receive([ch.address, "echo"], b"x", 0.5)
+            raise AssertionError("untrusted initiator got through")
+        except ReceiveTimeout:
+            pass
+        assert bob.counters["handshake_refused"] == 1 and not lst.channels
+        # and an initiator that trusts only someone else refuses bob at msg2
+        try:
+            await create_secure_channel(alice, vaults()[0], [hop, "api"], trust=TrustIdentifiers([vaults()[2].identifier]), timeout=10)
+            raise AssertionError("initiator accepted an untrusted responder")
+        except IdentityError:
+            pass
+        await alice.stop()
+        await bob.stop()
+
+    run(main())
+
+
+def test_cached_peer_skips_verification():
+    quiet()
+
+    async def main():
+        cache = VerifiedCache(4)
+        bob, lst, hop = await responder(cache=cache)
+        alice = Node("alice", crypto=CRYPTO)
+        TCPTransport(alice)
+        for _ in range(2):
+            ch = await create_secure_channel(alice, vaults()[0], [hop, "api"], timeout=10)
+            assert (await alice.send_and_receive([ch.address, "echo"], b"x", 5)).payload == b"x"
+        assert len(cache) == 1
+        await alice.stop()
+        await bob.stop()
+
+    run(main())
+
+
+def test_channel_through_a_relay():
+    quiet()
+
+    async def main():
+        # hub with a relay service; bob registers a relay; alice reaches bob's api through it
+        hub = Node("hub", crypto=CRYPTO)
+        th = TCPTransport(hub)
+        RelayService(hub)
+        hl = await listen_anywhere(th)
+        hub_hop = "1#127.0.0.1:%d" % hl.port
+        bob = Node("bob", crypto=CRYPTO)
+        TCPTransport(bob)
+        SecureChannelListener(bob, vaults()[1], "api")
+        bob.start_worker("echo", Echo(), access=channel_only([vaults()[0].identifier]))
+        relay = await RelayClient(bob, [hub_hop], name="bob").register(5)
+        alice = Node("alice", crypto=CRYPTO)
+        TCPTransport(alice)
+        ch = await create_secure_channel(alice, vaults()[0], [hub_hop, relay, "api"], timeout=10)
+        for i in range(5):
+            r = await alice.send_and_receive([ch.address, "echo"], b"through the hub %d" % i, 5)
+            assert r.payload == b"through the hub %d" % i
+        for n in (alice, bob, hub):
+            await n.stop()
+
+    run(main())
