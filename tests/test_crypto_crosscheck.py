@@ -134,7 +134,7 @@ def make_cases(seed):
     for i in range(24):
         key, nonce = rb(32), rb(12)
         aad = rb(rnd.choice((0, 16, 32, rnd.randrange(50))))
-        pt = rb(rnd.choice((0, 1, 16, 17, rnd.randrange(300))))
+        pt = rb(rnd.choice((0, 1, 16, 17, rnd.randrange(300), rnd.randrange(300), rnd.randrange(500, 1600))))
         ct = AESGCM(key).encrypt(nonce, pt, aad)
         add("gcm_encrypt", ct, key=key, nonce=nonce, aad=aad, pt=pt)
         add("gcm_decrypt", pt, key=key, nonce=nonce, aad=aad, ct=ct)

@@ -103,7 +103,7 @@ def bench(c):
     priv = bytes(range(1, 33))
     peer = c.x25519_public(bytes(range(33, 65)))
     ops = [
-        ("x25519 shared (ladder)", lambda: c.x25519(priv, peer), 0),
+        ("x25519 shared secret", lambda: c.x25519(priv, peer), 0),
         ("x25519 public key", lambda: c.x25519_public(priv), 0),
     ]
     if c.name == "soft":
@@ -113,7 +113,7 @@ def bench(c):
     msg = c.sha256(b"change data")  # Ockam signs a 32-byte hash
     sig = c.ed25519_sign(seed, msg)
     ops += [
-        ("ed25519 public key (cached seed)", lambda: c.ed25519_public(seed), 0),
+        ("ed25519 public key, same seed", lambda: c.ed25519_public(seed), 0),
         ("ed25519 sign (32 B msg)", lambda: c.ed25519_sign(seed, msg), 0),
         ("ed25519 verify (32 B msg)", lambda: c.ed25519_verify(pub, msg, sig), 0),
     ]
@@ -150,7 +150,7 @@ def bench(c):
     # Noise XX, one side (ockam-wire §4.1): an ephemeral key, three DH, three MixKey HKDFs plus
     # Split, three AEAD key setups and about four small AEAD operations (the two verifies of
     # the peer's identity and key attestation come on top).
-    side = (t["x25519 public key"] + 3 * t["x25519 shared (ladder)"]
+    side = (t["x25519 public key"] + 3 * t["x25519 shared secret"]
             + 4 * t["hkdf-sha256 (32 B ikm, 64 B out)"] + 3 * t["aes-256-gcm key setup (aead())"]
             + 4 * t["aes-256-gcm encrypt 64 B"])
     print("%-34s %11.1f us   (derived: sum of the rows above)" % ("XX handshake crypto, one side", side))

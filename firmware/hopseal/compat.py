@@ -30,11 +30,13 @@ except ImportError:  # CPython, CircuitPython without them
 
 try:
     from os import urandom as random_bytes
-except ImportError:  # CircuitPython without os.urandom
-    import random as _random
+except ImportError:  # pragma: no cover - every supported port has os.urandom
 
-    def random_bytes(n):  # pragma: no cover - only where no urandom exists
-        return bytes(_random.getrandbits(8) for _ in range(n))
+    def random_bytes(n):
+        # Keys and nonces need a CSPRNG; a port without one must not pretend.
+        from .errors import CryptoError
+
+        raise CryptoError("no os.urandom on this port: cannot make keys")
 
 
 try:

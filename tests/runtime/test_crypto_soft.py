@@ -351,6 +351,26 @@ def test_gcm_roundtrip_lengths():
             assert a.decrypt(nonce, aad, ct) == pt
 
 
+def test_gcm_long_messages():
+    # Across the 512-byte keystream chunks; digests of cryptography's (OpenSSL's) output.
+    want = {
+        511: "7b8322d595715dad938f5e9ea479aba04c24d1dbb47fb2ae57f9c56848c774b9",
+        512: "3663ca9cc04742498b6532d10be2f36aa90f45852e9a6048bc810a84f2c7e5d6",
+        513: "bb07bfd33f3891c3101083436f076f825097dfcdf2cd1e8e461d92c2d0d9e62d",
+        1500: "aa79db13e1db56ff24c3e8ea2c84461f23d9e65d1bc6843185f521eabfb6383d",
+    }
+    a = C.aead(bytes(range(32)))
+    nonce = b"\x00\x00\x00\x00" + (9).to_bytes(8, "big")
+    for n in (511, 512, 513, 1500):
+        pt = bytes([(i * 7) & 255 for i in range(n)])
+        ct = a.encrypt(nonce, b"x" * 20, pt)
+        assert C.sha256(ct) == unhex(want[n]), n
+        assert a.decrypt(nonce, b"x" * 20, ct) == pt
+        bad = bytearray(ct)
+        bad[n - 1] ^= 4
+        assert _raises(a.decrypt, nonce, b"x" * 20, bytes(bad))
+
+
 def test_gcm_rekey_nonce():
     # Noise REKEY (ockam-wire §4.3.7): nonce 2^64 - 1, 32 zero bytes; the key is 32 bytes out.
     k = C.aead(bytes(range(32))).encrypt(b"\x00\x00\x00\x00" + b"\xff" * 8, b"", bytes(32))[:32]

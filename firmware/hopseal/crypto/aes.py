@@ -15,10 +15,12 @@ from hopseal.errors import CryptoError
 
 try:
     import cryptolib as _cryptolib
-
-    if not hasattr(_cryptolib, "aes"):
-        _cryptolib = None
 except ImportError:
+    try:
+        import ucryptolib as _cryptolib  # MicroPython before 1.21
+    except ImportError:
+        _cryptolib = None
+if _cryptolib is not None and not hasattr(_cryptolib, "aes"):
     _cryptolib = None
 
 _aesio = None

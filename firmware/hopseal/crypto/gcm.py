@@ -10,7 +10,7 @@ How it is made fast without CTR or GCM in the firmware:
 - Keystream: counter blocks go into one buffer (up to 32 blocks) that the ECB provider encrypts
   in one call; the XOR is one big-int XOR per 512-byte chunk via int.from_bytes. Chunking keeps
   the transient heap near twice the message size, whatever that size is.
-- GHASH: a block Y is multiplied by H with two 16-entry tables per key (about 1.5 KB): for each
+- GHASH: a block Y is multiplied by H with two 16-entry tables per key (about 2 KB): for each
   byte of Y, highest degree first, Z = (Z >> 8) ^ HI[b >> 4] ^ LO[b & 15]. Z is kept as an
   unreduced 255-bit product: bit (254 - d) holds the coefficient of x^d, so the >> 8 that
   multiplies by x^8 never drops a bit and the reduction modulo x^128 + x^7 + x^2 + x + 1 happens
@@ -75,9 +75,9 @@ class AESGCM:
     def _ctr(self, j0, src, out):
         """out[:len(src)] = src XOR the keystream E(J0 + 1), E(J0 + 2), ... (inc32)."""
         n = len(src)
-        if (n + 15) >> 4 > _MAX_BLOCKS:
-            raise CryptoError("AES-GCM message too long")
         blocks = (n + 15) >> 4
+        if blocks > _MAX_BLOCKS:
+            raise CryptoError("AES-GCM message too long")
         if blocks > _CHUNK_BLOCKS:
             blocks = _CHUNK_BLOCKS
         buf = bytearray(j0 * blocks)  # counter blocks; only the last 4 bytes of each change

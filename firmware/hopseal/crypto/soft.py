@@ -10,15 +10,18 @@ RFC 5869) written here, because MicroPython has no hmac module.
   does one base-point multiplication per signature instead of two.
 - P-256 is not offered: the p256 calls raise CryptoError("P-256 not supported").
 """
-import hashlib
+try:
+    import hashlib
+except ImportError:
+    import uhashlib as hashlib  # MicroPython before 1.21
 
-from hopseal.compat import const, random_bytes
+from hopseal.compat import random_bytes
 from hopseal.crypto import ed25519, x25519
 from hopseal.crypto.gcm import AESGCM
 from hopseal.errors import CryptoError
 
-_IPAD = const(0x36363636363636363636363636363636363636363636363636363636363636363636363636363636363636363636363636363636363636363636363636363636)  # 64 bytes of 0x36
-_OPAD = const(0x5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c)  # 64 bytes of 0x5c
+_IPAD = int.from_bytes(b"\x36" * 64, "big")  # the HMAC pads as ints: one XOR per key
+_OPAD = int.from_bytes(b"\x5c" * 64, "big")
 
 if hasattr(hashlib, "sha256"):
     _sha256 = hashlib.sha256
