@@ -87,18 +87,24 @@ _K = (
 _M64 = const(0xFFFFFFFFFFFFFFFF)
 
 
+_KT = []  # the 80 round constants as ints, unpacked on first use and kept
+
+
 def _compress(st, block):
     m = _M64
-    w = list(struct.unpack(">16Q", block))
+    w = [0] * 80  # one allocation, not 64 appends that regrow the list
+    w[:16] = struct.unpack(">16Q", block)
     for t in range(16, 80):
         x = w[t - 15]
         y = w[t - 2]
         # Rotations are written as shifts without masking; bits above 64 are garbage that the
         # final `& m` (and every later `& m`) discards, since carries only move upwards.
-        w.append((w[t - 16] + w[t - 7]
-                  + ((x >> 1) ^ (x >> 8) ^ (x >> 7) ^ (x << 63) ^ (x << 56))
-                  + ((y >> 19) ^ (y >> 61) ^ (y >> 6) ^ (y << 45) ^ (y << 3))) & m)
-    k = struct.unpack(">80Q", _K)
+        w[t] = (w[t - 16] + w[t - 7]
+                + ((x >> 1) ^ (x >> 8) ^ (x >> 7) ^ (x << 63) ^ (x << 56))
+                + ((y >> 19) ^ (y >> 61) ^ (y >> 6) ^ (y << 45) ^ (y << 3))) & m
+    if not _KT:
+        _KT.extend(struct.unpack(">80Q", _K))
+    k = _KT
     a, b, c, d, e, f, g, h = st
     for t in range(80):
         t1 = (h + ((e >> 14) ^ (e >> 18) ^ (e >> 41) ^ (e << 50) ^ (e << 46) ^ (e << 23))
@@ -303,9 +309,10 @@ def _cadd(X, Y, Z, T, e, sub, want_t):
 
 def _wnaf5(kb):
     """Width-5 NAF digits (odd, in -15..15, at least 4 zeros between) of a 32-byte little-endian
-    scalar below 2^255, least significant first; 256 entries."""
+    scalar below 2^255, least significant first; 256 entries, stored as digit + 16 in a
+    bytearray (256 bytes of heap instead of a 256-slot list)."""
     kb = bytes(kb) + b"\x00\x00"
-    naf = [0] * 256
+    naf = bytearray(b"\x10" * 256)
     carry = 0
     pos = 0
     while pos < 256:
@@ -315,10 +322,10 @@ def _wnaf5(kb):
             continue
         w = (((kb[i] | (kb[i + 1] << 8)) >> (pos & 7)) & 31) + carry
         if w & 16:
-            naf[pos] = w - 32
+            naf[pos] = w - 16
             carry = 1
         else:
-            naf[pos] = w
+            naf[pos] = w + 16
             carry = 0
         pos += 5
     return naf
@@ -346,7 +353,7 @@ def _scalarmult(sb, pt, k):
             tab.append(_cached((X, Y, Z, T)))
         naf = _wnaf5(k.to_bytes(32, "little"))
         top = 255
-        while top >= 64 and naf[top] == 0:
+        while top >= 64 and naf[top] == 16:
             top -= 1
     X = 0
     Y = 1
@@ -355,7 +362,7 @@ def _scalarmult(sb, pt, k):
     d = 0
     for i in range(top, -1, -1):
         if pt is not None:
-            d = naf[i]
+            d = naf[i] - 16
         idx = 0
         if i < 64:
             j = i >> 3

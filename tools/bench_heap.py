@@ -1,0 +1,103 @@
+"""The smallest MicroPython heap (`-X heapsize`) that completes a secure-channel handshake.
+
+Code is loaded from .mpy files (build/mpy, as deployed to a board with mpremote); on the unix port
+that bytecode lives in the GC heap, whereas firmware with frozen modules keeps it in flash, so
+these figures are upper bounds for a board; the working set (minimum minus the heap already taken
+by loaded code and the vaults) is what a handshake itself needs. Two measurements, each by bisection in 4 KiB steps:
+- handshake: one interpreter runs both sides of a full handshake (Noise XX plus identity
+  payloads verified) with only the modules that needs;
+- node: a MicroPython node (TCP, echo/uppercase, the `api` listener, channel-only echo) answers
+  a CPython client that opens a channel and calls echo through it.
+Run by `make bench` (CPython orchestrates; prints RESULT lines).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "host"), os.path.join(ROOT, "tests")]
+
+import mpy  # noqa: E402
+from hopseal.vault import create_vault  # noqa: E402
+from hopseal_host.crypto_host import HostCrypto  # noqa: E402
+from hopseal_host.procs import Child, free_port  # noqa: E402
+
+MPY = os.path.join(ROOT, "build", "mpy")
+
+
+def env() -> dict:
+    e = dict(os.environ)
+    e["MICROPYPATH"] = MPY + ":.frozen"
+    return e
+
+
+BASELINE: list[int] = []
+
+
+def handshake_ok(kib: int, va: str, vb: str) -> bool:
+    p = subprocess.run([mpy.micropython_path(), "-X", "heapsize=%dK" % kib, os.path.join(ROOT, "tools", "mp_handshake.py"), va, vb],
+                       env=env(), capture_output=True, text=True, timeout=120)
+    for line in p.stdout.splitlines():
+        if line.startswith("BASELINE "):
+            BASELINE.append(int(line.split()[1]))
+    return "HANDSHAKE OK" in p.stdout
+
+
+def node_ok(kib: int, vault_dir: str, home: str) -> bool:
+    port = free_port()
+    node = Child("node", [mpy.micropython_path(), "-X", "heapsize=%dK" % kib, "-m", "hopseal.app", "--listen",
+                          "127.0.0.1:%d" % port, "--vault", vault_dir, "--secure-only", "echo"], env())
+    try:
+        try:
+            node.wait_for("listening on", timeout=30)
+        except RuntimeError:
+            return False
+        e = dict(os.environ, HOPSEAL_HOME=home, PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "firmware"), os.path.join(ROOT, "host")]))
+        p = subprocess.run([sys.executable, "-m", "hopseal_host.cli", "-q", "message", "send", "heap", "--timeout", "15",
+                            "--to", "/ip4/127.0.0.1/tcp/%d/secure/api/service/echo" % port], env=e, capture_output=True, text=True, timeout=60)
+        return p.stdout.strip() == "heap"
+    finally:
+        node.stop()
+
+
+def bisect(ok, lo: int, hi: int) -> int | None:
+    """Smallest KiB in [lo, hi] (4 KiB steps) for which ok() holds, assuming monotonicity."""
+    if not ok(hi):
+        return None
+    while hi - lo > 4:
+        mid = (lo + hi) // 2 // 4 * 4
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def main() -> int:
+    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "build_mpy.py"), "--quiet"], check=True, capture_output=True)
+    c = HostCrypto()
+    with tempfile.TemporaryDirectory() as tmp:
+        now = int(time.time())
+        va, vb = os.path.join(tmp, "a.cbor"), os.path.join(tmp, "b.cbor")
+        create_vault(c, now).save(va)
+        create_vault(c, now).save(vb)
+        hs = bisect(lambda k: handshake_ok(k, va, vb), 16, 512)
+        print("RESULT min_heap_handshake_KiB %s" % (hs if hs else ">512"))
+        if hs and BASELINE:
+            base = min(BASELINE) / 1024
+            print("RESULT handshake_code_and_vaults_KiB %.0f" % base)
+            print("RESULT handshake_working_set_KiB %.0f" % (hs - base))
+        vdir = os.path.join(tmp, "node")
+        os.makedirs(vdir)
+        create_vault(c, now).save(os.path.join(vdir, "hopseal_identity.cbor"))
+        nd = bisect(lambda k: node_ok(k, vdir, os.path.join(tmp, "home")), 32, 512)
+        print("RESULT min_heap_node_handshake_KiB %s" % (nd if nd else ">512"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
