@@ -71,7 +71,15 @@ class StreamConnection:
         await self._write(self.framing.frame(msg.encode()))
         self.tx_frames += 1
 
+    def tap(self, direction, data):
+        """Hand raw wire bytes to `node.wire_tap(conn, "rx"|"tx", data)` when one is set (tests,
+        `--capture`): how the project shows that intermediaries carry only ciphertext."""
+        t = self.node.wire_tap
+        if t is not None:
+            t(self, direction, bytes(data))
+
     async def _write(self, data):
+        self.tap("tx", data)
         async with self.lock:
             try:
                 self.writer.write(data)
@@ -87,6 +95,7 @@ class StreamConnection:
                 data = await self.reader.read(self.read_size)
                 if not data:
                     break
+                self.tap("rx", data)
                 for body in self.framing.feed(data):
                     await self._deliver(body)
         except HopsealError as e:

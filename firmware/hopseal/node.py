@@ -76,6 +76,7 @@ class Node:
         self.resolvers = {}  # transport type -> async fn(address) -> local Address of a sender
         self.counters = {}
         self.closables = []
+        self.wire_tap = None  # fn(connection, "rx"|"tx", bytes): see StreamConnection.tap
 
     # -- workers -------------------------------------------------------------------------------
     def start_worker(self, address, worker, access=None):

@@ -204,6 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
     ms.add_argument("--authorized", action="append", default=[], metavar="IDENTIFIER",
                     help="accept only this identifier on the other end of each secure channel")
     ms.set_defaults(func=cmd_message_send)
+
+    from . import gateway, virtual_board
+
+    gateway.add_parser(sub)
+    virtual_board.add_parser(sub)
     return p
 
 

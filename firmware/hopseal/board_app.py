@@ -1,0 +1,271 @@
+"""A board's node: default services on one link to the gateway, configured by a board file.
+
+firmware/main.py builds the hardware stream (board_io) and calls `run(cfg, stream)`. Board code
+sees only a `BoardLink`: `route_to(*rest)` (the current route out over the link), `up`, and the
+`on_link_up(link, restarted)` / `on_link_down(link, why)` hooks. Whether the link is a serial
+connection or a TCP connection to the gateway's listener (Wi-Fi) makes no other difference: a hub
+service is at `link.route_to("hub", SERVICE)` either way.
+
+Board file keys (boards/*.json; every key optional except "link"):
+    name            node name, sent in the serial HELLO and printed in logs
+    link            {"type": "stdio" | "uart" | "usb_cdc" | "busio_uart" | "pty" | "tcp", ...}
+    max_body        largest serial frame body, bytes (both ends must agree; sent in HELLO)
+    ping_interval   seconds between link PINGs;  down_after: silent intervals before link down
+    relay           register a static relay `forward_to_<relay>` at the hub on every link up
+    probe           seconds: send a probe to the hub's echo on link up and then every S seconds
+                    (0: only on link up; absent: never); results are printed on the console
+    heap            heap budget (the virtual board passes it to `micropython -X heapsize=`)
+"""
+import asyncio
+
+from . import bare
+from .compat import get_logger, ticks_diff, ticks_ms
+from .errors import HopsealError, TransportError
+from .node import Node
+from .services import start_default_services
+
+log = get_logger("board")
+
+DEFAULTS = {
+    "name": "board",
+    "max_body": 1024,
+    "ping_interval": 2.0,
+    "down_after": 3,
+    "relay": None,
+    "probe": None,
+}
+
+USAGE = """usage: main.py [BOARD_FILE] [--name N] [--link stdio|pty:PATH|tcp:HOST:PORT]
+               [--relay NAME] [--probe S] [--ping-interval S] [--down-after N] [--max-body B]
+BOARD_FILE defaults to board.json; options override its keys."""
+
+
+def say(text):
+    print(text)
+
+
+def load(path):
+    import json
+
+    with open(path) as f:
+        return json.load(f)
+
+
+def parse_link(text):
+    """`stdio`, `pty:PATH` or `tcp:HOST:PORT` as a board file's link section."""
+    kind, _, rest = text.partition(":")
+    if kind == "stdio" and not rest:
+        return {"type": "stdio"}
+    if kind == "pty" and rest:
+        return {"type": "pty", "path": rest}
+    if kind == "tcp":
+        host, _, port = rest.rpartition(":")
+        if host and port.isdigit():
+            return {"type": "tcp", "host": host, "port": int(port)}
+    raise ValueError("bad --link %r (stdio, pty:PATH or tcp:HOST:PORT)" % text)
+
+
+def configure(argv):
+    """The board configuration: DEFAULTS, then the board file, then command-line overrides."""
+    argv = [a for a in argv if a]
+    path = "board.json"
+    if argv and not argv[0].startswith("--"):
+        path = argv.pop(0)
+    cfg = dict(DEFAULTS)
+    cfg.update(load(path))
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("-h", "--help"):
+            raise ValueError(USAGE)
+        if i + 1 >= len(argv):
+            raise ValueError("%s needs a value\n%s" % (a, USAGE))
+        v = argv[i + 1]
+        if a == "--name":
+            cfg["name"] = v
+        elif a == "--link":
+            cfg["link"] = parse_link(v)
+        elif a == "--relay":
+            cfg["relay"] = v
+        elif a == "--probe":
+            cfg["probe"] = float(v)
+        elif a == "--ping-interval":
+            cfg["ping_interval"] = float(v)
+        elif a == "--down-after":
+            cfg["down_after"] = int(v)
+        elif a == "--max-body":
+            cfg["max_body"] = int(v)
+        else:
+            raise ValueError("unknown option %s\n%s" % (a, USAGE))
+        i += 2
+    if not isinstance(cfg.get("link"), dict) or "type" not in cfg["link"]:
+        raise ValueError("the board file has no link section")
+    return cfg
+
+
+class BoardLink:
+    """The board's link to the gateway, whatever carries it."""
+
+    def __init__(self):
+        self.conn = None
+        self.on_link_up = []
+        self.on_link_down = []
+
+    @property
+    def up(self):
+        c = self.conn
+        if c is None or c.closed:
+            return False
+        return c.up if hasattr(c, "up") else True
+
+    def route_to(self, *rest):
+        """A route out over the link, then along `rest` (e.g. "hub", "echo")."""
+        if self.conn is None or self.conn.closed:
+            raise TransportError("no link")
+        return self.conn.route_to(*rest)
+
+    def _fire(self, hooks, arg):
+        for cb in hooks:
+            r = cb(self, arg)
+            if r is not None and hasattr(r, "send"):
+                asyncio.create_task(r)
+
+
+class SerialBoardLink(BoardLink):
+    def __init__(self, stream, cfg):
+        BoardLink.__init__(self)
+        self.stream = stream
+        self.cfg = cfg
+
+    async def run(self, node):
+        """Run until the stream ends (on a board: never; the virtual board: when unplugged)."""
+        from .serial_link import SerialConnection
+
+        cfg = self.cfg
+        conn = SerialConnection(node, self.stream, self.stream, "gateway", cfg["name"], cfg["max_body"],
+                                cfg["ping_interval"], cfg["down_after"], True)
+        conn.on_link_up.append(lambda c, restarted: self._fire(self.on_link_up, restarted))
+        conn.on_link_down.append(lambda c, why: self._fire(self.on_link_down, why))
+        self.conn = conn
+        await conn.start()
+        await conn.wait_closed()
+        return conn.close_reason
+
+
+class TCPBoardLink(BoardLink):
+    """A Wi-Fi board: a TCP connection to the gateway's listener, re-dialled with backoff."""
+
+    def __init__(self, cfg):
+        BoardLink.__init__(self)
+        self.cfg = cfg
+
+    async def run(self, node):
+        from .tcp import TCPTransport
+
+        link = self.cfg["link"]
+        tcp = TCPTransport(node, max_frame=self.cfg["max_body"])
+        backoff = 0.5
+        while True:
+            try:
+                conn = await tcp.connect(link["host"], link["port"])
+            except TransportError as e:
+                log.warning("gateway %s:%d: %s; retrying in %.1f s", link["host"], link["port"], e, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, link.get("backoff_max", 10))
+                continue
+            backoff = 0.5
+            self.conn = conn
+            self._fire(self.on_link_up, False)
+            await conn.wait_closed()
+            self._fire(self.on_link_down, conn.close_reason)
+            await asyncio.sleep(backoff)
+
+
+class Board:
+    """The node, its services, the link, and the optional relay and probe."""
+
+    def __init__(self, cfg, stream=None):
+        self.cfg = cfg
+        self.node = Node(cfg["name"])
+        start_default_services(self.node)
+        if cfg["link"]["type"] == "tcp":
+            self.link = TCPBoardLink(cfg)
+        else:
+            self.link = SerialBoardLink(stream, cfg)
+        self.ups = 0
+        self.probes = 0
+        self._relay_task = None
+        self.link.on_link_up.append(self._link_up)  # the link logs up and down itself
+
+    def _link_up(self, link, restarted):
+        self.ups += 1
+        if self.cfg.get("relay"):
+            if self._relay_task is not None:
+                self._relay_task.cancel()
+            self._relay_task = asyncio.create_task(self._register(self.ups))
+
+    async def _register(self, generation):
+        """Register the static relay through the gateway; retry with backoff while the link is up."""
+        from .relay import RelayClient
+
+        backoff = 1
+        while self.ups == generation:
+            if self.link.up:
+                try:
+                    client = RelayClient(self.node, self.link.route_to("hub"), name=self.cfg["relay"])
+                    name = await client.register(5)
+                    say("relay %s registered" % name)
+                    return
+                except HopsealError as e:
+                    say("relay registration failed: %s" % e)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10)
+
+    async def probe(self, timeout=5):
+        """Send one probe to the hub's echo; prints and returns True on a correct reply."""
+        self.probes += 1
+        n = self.probes
+        text = "probe %d from %s" % (n, self.cfg["name"])
+        t0 = ticks_ms()
+        try:
+            r = await self.node.send_and_receive(self.link.route_to("hub", "echo"), bare.encode_string(text), timeout)
+            ok = bare.decode_string(r.payload) == text
+        except HopsealError as e:
+            say("probe %d failed: %s" % (n, e))
+            return False
+        say("probe %d %s in %d ms" % (n, "ok" if ok else "garbled", ticks_diff(ticks_ms(), t0)))
+        return ok
+
+    async def _probe_loop(self, every):
+        seen = 0
+        while True:
+            if self.link.up and (self.ups != seen or every > 0):
+                seen = self.ups
+                await self.probe()
+                if every > 0:
+                    await asyncio.sleep(every)
+                    continue
+            await asyncio.sleep(0.1)
+
+    async def main(self):
+        cfg = self.cfg
+        free = ""
+        try:
+            import gc
+
+            gc.collect()
+            free = ", heap free %d" % gc.mem_free()
+        except (ImportError, AttributeError):
+            pass
+        say("hopseal board %s: link %s, max frame %d%s" % (cfg["name"], cfg["link"]["type"], cfg["max_body"], free))
+        if cfg.get("probe") is not None:
+            asyncio.create_task(self._probe_loop(cfg["probe"]))
+        why = await self.link.run(self.node)
+        say("link closed: %s" % why)
+        await self.node.stop()
+
+
+def run(cfg, stream=None):
+    """Run the board until its link ends (see firmware/main.py)."""
+    asyncio.run(Board(cfg, stream).main())
+

