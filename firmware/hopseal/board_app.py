@@ -15,6 +15,15 @@ Board file keys (boards/*.json; every key optional except "link"):
     probe           seconds: send a probe to the hub's echo on link up and then every S seconds
                     (0: only on link up; absent: never); results are printed on the console
     heap            heap budget (the virtual board passes it to `micropython -X heapsize=`)
+    vault           folder of the board's identity file ("" = flash root): with it the board has
+                    an Ockam identity, runs the secure-channel listener `api`, and `echo` is
+                    reachable only through a secure channel
+    authorized      identifiers allowed to open channels to the board (default: anyone)
+    readings        seconds: open an end-to-end secure channel to the hub's `api` (through the
+                    gateway) and send a reading to the hub's `readings` every S seconds; the
+                    channel is re-opened after every link restart (its route goes through the
+                    gateway's current hub connection)
+    hub_identifier  accept only this identifier as the hub when opening that channel
 """
 import asyncio
 
@@ -33,10 +42,15 @@ DEFAULTS = {
     "down_after": 3,
     "relay": None,
     "probe": None,
+    "vault": None,
+    "authorized": None,
+    "readings": None,
+    "hub_identifier": None,
 }
 
 USAGE = """usage: main.py [BOARD_FILE] [--name N] [--link stdio|pty:PATH|tcp:HOST:PORT]
                [--relay NAME] [--probe S] [--ping-interval S] [--down-after N] [--max-body B]
+               [--vault DIR] [--readings S] [--hub-identifier ID]
 BOARD_FILE defaults to board.json; options override its keys."""
 
 
@@ -95,6 +109,12 @@ def configure(argv):
             cfg["down_after"] = int(v)
         elif a == "--max-body":
             cfg["max_body"] = int(v)
+        elif a == "--vault":
+            cfg["vault"] = v
+        elif a == "--readings":
+            cfg["readings"] = float(v)
+        elif a == "--hub-identifier":
+            cfg["hub_identifier"] = v
         else:
             raise ValueError("unknown option %s\n%s" % (a, USAGE))
         i += 2
@@ -195,10 +215,71 @@ class Board:
         self.ups = 0
         self.probes = 0
         self._relay_task = None
+        self.vault = None
+        self.cache = None
+        self.channel = None
+        self.channel_gen = -1
+        self.readings_sent = 0
+        if cfg.get("vault") is not None:
+            self._secure(cfg)
         self.link.on_link_up.append(self._link_up)  # the link logs up and down itself
+
+    def _secure(self, cfg):
+        """Identity, the `api` listener, and channel-only `echo` (imported only when configured)."""
+        from .channel import SecureChannelListener, TrustIdentifiers, channel_only
+        from .compat import wall_time
+        from .crypto.soft import SoftCrypto
+        from .identity import VerifiedCache
+        from .vault import open_vault
+
+        self.node.crypto = SoftCrypto()
+        self.vault = open_vault(self.node.crypto, cfg["vault"], wall_time())
+        self.cache = VerifiedCache(4)
+        auth = cfg.get("authorized")
+        SecureChannelListener(self.node, self.vault, "api", trust=TrustIdentifiers(auth) if auth else None,
+                              cache=self.cache, max_pending=4)
+        self.node.set_access("echo", channel_only(auth))
+        say("identity %s" % self.vault.identifier_text())
+
+    async def reading(self, timeout=5):
+        """Send one reading to the hub's `readings` through an end-to-end channel; True if acked."""
+        from .channel import TrustIdentifiers, create_secure_channel
+
+        try:
+            if self.channel is None or self.channel.closed or self.channel_gen != self.ups:
+                if self.channel is not None:
+                    self.channel._stop()  # its route went through a link that restarted
+                hub_id = self.cfg.get("hub_identifier")
+                t0 = ticks_ms()
+                self.channel = await create_secure_channel(
+                    self.node, self.vault, self.link.route_to("hub", "api"), cache=self.cache, timeout=timeout * 2,
+                    trust=TrustIdentifiers([hub_id]) if hub_id else None)
+                self.channel_gen = self.ups
+                say("secure channel to the hub up in %d ms (hub %s)" % (ticks_diff(ticks_ms(), t0), self.channel.peer()))
+            self.readings_sent += 1
+            n = self.readings_sent
+            value = 20 + (ticks_ms() // 100) % 50 / 10  # a made-up temperature
+            text = "reading %d from %s: temperature=%.1fC" % (n, self.cfg["name"], value)
+            t0 = ticks_ms()
+            r = await self.node.send_and_receive([self.channel.address, "readings"], text.encode(), timeout)
+            say("reading %d acknowledged (%s) in %d ms" % (n, r.payload.decode(), ticks_diff(ticks_ms(), t0)))
+            return True
+        except HopsealError as e:
+            say("reading failed: %s" % e)
+            self.channel = None
+            return False
+
+    async def _readings_loop(self, every):
+        while True:
+            await asyncio.sleep(every)
+            if self.link.up:
+                await self.reading()
 
     def _link_up(self, link, restarted):
         self.ups += 1
+        if self.vault is not None:
+            # boot text printed before the host opened the port is gone: say who we are again
+            say("identity %s" % self.vault.identifier_text())
         if self.cfg.get("relay"):
             if self._relay_task is not None:
                 self._relay_task.cancel()
@@ -260,6 +341,8 @@ class Board:
         say("hopseal board %s: link %s, max frame %d%s" % (cfg["name"], cfg["link"]["type"], cfg["max_body"], free))
         if cfg.get("probe") is not None:
             asyncio.create_task(self._probe_loop(cfg["probe"]))
+        if cfg.get("readings") and self.vault is not None:
+            asyncio.create_task(self._readings_loop(cfg["readings"]))
         why = await self.link.run(self.node)
         say("link closed: %s" % why)
         await self.node.stop()

@@ -293,7 +293,6 @@ class SerialConnection(StreamConnection):
         self.on_link_down = []
         self.on_text = on_text
         self.timer = None
-        self._tap = hasattr(self, "tap")  # the wire tap of link.py, where this runtime has it
 
     @property
     def up(self):
@@ -350,8 +349,7 @@ class SerialConnection(StreamConnection):
 
     async def _put(self, data):
         # caller holds self.lock
-        if self._tap:
-            self.tap("tx", data)
+        self.tap("tx", data)
         try:
             self.writer.write(data)
             await self.writer.drain()
@@ -409,8 +407,7 @@ class SerialConnection(StreamConnection):
                 data = await self.reader.read(self.read_size)
                 if not data:
                     break
-                if self._tap:
-                    self.tap("rx", data)
+                self.tap("rx", data)
                 bodies = self.link.feed(data, ticks_ms())
                 await self._flush()
                 for body in bodies:

@@ -205,7 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="accept only this identifier on the other end of each secure channel")
     ms.set_defaults(func=cmd_message_send)
 
-    from . import gateway, virtual_board
+    from . import gateway, hub, virtual_board
+
+    hub.add_parser(sub, _hostport)
 
     gateway.add_parser(sub)
     virtual_board.add_parser(sub)

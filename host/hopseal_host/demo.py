@@ -1,65 +1,149 @@
-"""`make demo`: the two-hop example of the Ockam tutorial, narrated.
+"""`make demo`: the main job, end to end on this machine, narrated.
 
-A responder node with `echo` runs on the real MicroPython interpreter (a virtual board), a middle
-node on CPython runs the `forward_to_bob` relay worker, and this process is the initiator: it
-sends "Hello Ockam!" along [middle, forward_to_bob, echo] and prints the reply and its route.
+    hub (CPython)  <-TCP->  gateway (CPython)  <-serial (pty)->  virtual board (MicroPython)
+        ^
+        +-- client (this process): a secure channel to the board, through the board's relay
+
+1. a hub starts with its own identity (relays, `api`, `readings`);
+2. a virtual board starts: the real MicroPython interpreter running the firmware with an ESP32
+   heap budget, on one end of a pseudo-terminal, with its own identity;
+3. a gateway opens the board's serial port and connects it to the hub;
+4. the board registers its relay `forward_to_board1` at the hub through the gateway, opens an
+   end-to-end secure channel to the hub's `api` and sends readings to the hub's `readings`;
+5. a CPython client opens a secure channel to the board's `api` through the board's relay and
+   calls the board's `echo`, timing each round trip;
+6. the wire captures of the hub and the gateway are searched for the plaintext: it is not there.
 """
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import statistics
 import sys
+import tempfile
 import time
 
-from hopseal import bare
+from hopseal.channel import TrustIdentifiers, create_secure_channel
 from hopseal.compat import set_log_sink
 from hopseal.node import Node
-from hopseal.routing import route_str
 from hopseal.tcp import TCPTransport
+from hopseal.vault import open_vault
 
-from .procs import Child, free_port, micropython_path, mp_env, py_env
+from .crypto_host import HostCrypto
+from .procs import ROOT, Child, free_port, py_env
+
+BOARD = os.path.join(ROOT, "boards", "esp32.json")
+ECHO_ROUNDS = 20
 
 
 def say(text: str = "") -> None:
     print(text, flush=True)
 
 
-async def initiator(middle_port: int) -> None:
-    alice = Node("alice")
-    TCPTransport(alice)
-    hop = "1#127.0.0.1:%d" % middle_port
-    for text in ("Hello Ockam!", "hello from hopseal"):
+def hopseal(name: str, *args: str) -> Child:
+    return Child(name, [sys.executable, "-m", "hopseal_host.cli", *args], py_env())
+
+
+async def client(hub_port: int, relay: str, board_id: str, home: str) -> list[float]:
+    crypto = HostCrypto()
+    node = Node("client", crypto=crypto)
+    TCPTransport(node)
+    vault = open_vault(crypto, os.path.join(home, "client"))
+    say("   client identity %s" % vault.identifier_text())
+    route = ["1#127.0.0.1:%d" % hub_port, relay, "api"]
+    t0 = time.perf_counter()
+    ch = await create_secure_channel(node, vault, route, trust=TrustIdentifiers([board_id]), timeout=30)
+    say("   secure channel to the board up in %.0f ms (route: hub -> %s -> api; peer %s)"
+        % ((time.perf_counter() - t0) * 1000, relay, ch.peer()[:18] + "..."))
+    rtts = []
+    for i in range(ECHO_ROUNDS):
+        text = b"client secret %d for the board's echo" % i
         t0 = time.perf_counter()
-        r = await alice.send_and_receive([hop, "forward_to_bob", "echo"], bare.encode_string(text), 10)
-        ms = (time.perf_counter() - t0) * 1000
-        say("  initiator sent %r along [1#127.0.0.1:%d, forward_to_bob, echo]" % (text, middle_port))
-        say("  initiator received %r in %.1f ms; return route %s" % (bare.decode_string(r.payload), ms, route_str(r.return_)))
-    r = await alice.send_and_receive([hop, "forward_to_bob", "uppercase"], bare.encode_string("make it loud"), 10)
-    say("  uppercase service replied %r" % bare.decode_string(r.payload))
-    await alice.stop()
+        r = await node.send_and_receive([ch.address, "echo"], text, 10)
+        rtts.append((time.perf_counter() - t0) * 1000)
+        if r.payload != text:
+            raise RuntimeError("echo returned %r" % r.payload)
+    await ch.close()
+    await node.stop()
+    return rtts
+
+
+def audit(path: str, markers: list[bytes]) -> tuple[int, list[bytes]]:
+    data = open(path, "rb").read() if os.path.exists(path) else b""
+    return len(data), [m for m in markers if m in data]
 
 
 def main() -> int:
     set_log_sink(lambda *a: None, 40)
-    bob_port, mid_port = free_port(), free_port()
-    say("hopseal demo: initiator -> middle node (forward_to_bob) -> responder with echo")
-    say("1. Starting the responder on the MicroPython interpreter (a virtual board) on 127.0.0.1:%d" % bob_port)
-    bob = Child("bob/micropython", [micropython_path(), "-X", "heapsize=256K", "-m", "hopseal.app", "--listen",
-                                     "127.0.0.1:%d" % bob_port, "--name", "bob"], mp_env())
-    mid = None
+    board = json.load(open(BOARD))
+    heap = board["heap"]
+    tmp = tempfile.mkdtemp(prefix="hopseal-demo-")
+    home = os.path.join(tmp, "home")
+    os.environ["HOPSEAL_HOME"] = home
+    hub_port = free_port()
+    link = os.path.join(tmp, "board1")
+    hub_cap, gw_cap = os.path.join(tmp, "hub.capture"), os.path.join(tmp, "gateway.capture")
+    procs: list[Child] = []
+    say("hopseal demo: a board reaches the hub through a serial gateway, with end-to-end secure channels")
     try:
-        bob.wait_for("listening on")
-        say("2. Starting the middle node on CPython on 127.0.0.1:%d with a forward_to_bob relay worker" % mid_port)
-        mid = Child("middle/cpython", [sys.executable, "-m", "hopseal_host.cli", "-q", "node", "--listen", "127.0.0.1:%d" % mid_port,
-                                       "--name", "middle", "--forward", "forward_to_bob=127.0.0.1:%d" % bob_port], py_env())
-        mid.wait_for("listening on")
-        say("3. The initiator (this process) sends messages through both TCP hops:")
-        asyncio.run(initiator(mid_port))
-        say("4. Done: every message went out over two TCP connections and came back along its return route.")
+        say("1. Starting the hub on 127.0.0.1:%d" % hub_port)
+        hub = hopseal("hub", "-q", "hub", "--listen", "127.0.0.1:%d" % hub_port, "--capture", hub_cap)
+        procs.append(hub)
+        hub_id = hub.wait_for("identifier ").split()[-1]
+        hub.wait_for("listening on")
+        say("   hub identity %s" % hub_id)
+
+        say("2. Starting a virtual board: MicroPython, %s heap (the %s budget), serial on a pseudo-terminal"
+            % (heap, board["board"].upper()))
+        vb = hopseal("board1", "virtual-board", "--board", BOARD, "--name", "board1", "--link", link, "--mpy",
+                     "--heapsize", heap, "--relay", "board1", "--vault", os.path.join(tmp, "board1-flash"),
+                     "--readings", "1", "--hub-identifier", hub_id, "--ping-interval", "1")
+        procs.append(vb)
+        vb.wait_for("virtual board board1")
+        say("   serial port %s" % link)
+
+        say("3. Starting the gateway: serial port %s <-> hub 127.0.0.1:%d" % (link, hub_port))
+        gw = hopseal("gateway", "-q", "gateway", "--hub", "127.0.0.1:%d" % hub_port, "--serial", link + "=board1",
+                     "--capture", gw_cap, "--ping-interval", "1")
+        procs.append(gw)
+        board_id = gw.wait_for("[board1] identity ", timeout=60).split()[-1]
+        say("   the board's console, through the gateway: identity %s" % board_id)
+
+        say("4. The board registers its relay and talks to the hub over an end-to-end secure channel")
+        relay = gw.wait_for("relay forward_to_board1 registered", timeout=60).split("relay ")[1].split()[0]
+        say("   relay %s registered at the hub" % relay)
+        say("   " + gw.wait_for("secure channel to the hub up", timeout=60).split("] ", 1)[1])
+        for n in (1, 2, 3):
+            say("   board: " + gw.wait_for("reading %d acknowledged" % n, timeout=30).split("] ", 1)[1])
+        say("   hub:   " + hub.wait_for("reading 3 from", timeout=10))
+
+        say("5. A client opens a secure channel to the board through its relay and calls the board's echo")
+        rtts = asyncio.run(client(hub_port, relay, board_id, home))
+        rtts.sort()
+        say("   %d echo round trips client -> hub -> gateway -> board and back: median %.1f ms, max %.1f ms"
+            % (len(rtts), statistics.median(rtts), rtts[-1]))
+
+        say("6. What the hub and the gateway carried")
+        time.sleep(0.5)
+        markers = [b"client secret", b"temperature="]
+        for who, path in (("hub", hub_cap), ("gateway", gw_cap)):
+            n, found = audit(path, markers)
+            if found:
+                say("   %s: %d bytes on the wire, and PLAINTEXT FOUND: %r" % (who, n, found))
+                return 1
+            say("   %s: %d bytes on the wire; none of it contains the readings or the client's messages" % (who, n))
+        say("   Both carried only ciphertext: the hub's relay and the gateway forwarded sealed messages.")
+        say("Done.")
         return 0
+    except RuntimeError as e:
+        say("demo failed: %s" % e)
+        for p in procs:
+            say(p.log(30))
+        return 1
     finally:
-        if mid:
-            mid.stop()
-        bob.stop()
+        for p in reversed(procs):
+            p.stop()
 
 
 if __name__ == "__main__":

@@ -64,6 +64,7 @@ class GatewayConfig:
     max_body: int = DEFAULT_MAX_BODY
     backoff_initial: float = 0.2
     backoff_max: float = 5.0
+    capture: str | None = None
 
 
 def default_port_name(url: str) -> str:
@@ -97,7 +98,7 @@ def load_toml(path: str) -> dict:
 
 
 _KEYS = {"hub", "serial", "listen", "name", "baud", "ping_interval", "down_after", "max_body", "backoff_max",
-         "backoff_initial"}
+         "backoff_initial", "capture"}
 
 
 def config_from(toml: dict | None, args: argparse.Namespace | None = None) -> GatewayConfig:
@@ -111,6 +112,8 @@ def config_from(toml: dict | None, args: argparse.Namespace | None = None) -> Ga
         cfg.hub = parse_hostport(t["hub"])
     if "listen" in t:
         cfg.listen = parse_hostport(t["listen"])
+    if "capture" in t:
+        cfg.capture = str(t["capture"])
     for k in ("name", "baud", "ping_interval", "down_after", "max_body", "backoff_max", "backoff_initial"):
         if k in t:
             setattr(cfg, k, type(getattr(cfg, k))(t[k]))
@@ -127,7 +130,7 @@ def config_from(toml: dict | None, args: argparse.Namespace | None = None) -> Ga
         if args.listen is not None:
             cfg.listen = args.listen
         cfg.serial.extend(args.serial)
-        for k in ("name", "baud", "ping_interval", "down_after", "max_body", "backoff_max"):
+        for k in ("name", "baud", "ping_interval", "down_after", "max_body", "backoff_max", "capture"):
             v = getattr(args, k, None)
             if v is not None:
                 setattr(cfg, k, v)
@@ -330,6 +333,10 @@ class Gateway:
     def __init__(self, cfg: GatewayConfig):
         self.cfg = cfg
         self.node = Node(cfg.name)
+        if cfg.capture:
+            from .capture import Capture
+
+            self.node.wire_tap = Capture(cfg.capture)
         self.tcp = TCPTransport(self.node)
         self.hub_conn = None
         self.hub = HubWorker(self)
@@ -517,6 +524,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     g.add_argument("--down-after", type=int, metavar="N", help="silent intervals before link down (default 3)")
     g.add_argument("--max-body", type=int, metavar="BYTES",
                    help="largest serial frame body (default %d; boards announce theirs)" % DEFAULT_MAX_BODY)
+    g.add_argument("--capture", metavar="FILE",
+                   help="append every byte sent or received on any port or connection to FILE (an audit "
+                   "that the gateway carries only ciphertext)")
     g.add_argument("--backoff-max", type=float, metavar="S",
                    help="longest wait between reconnection attempts (default 5)")
     g.set_defaults(func=cmd_gateway)

@@ -341,6 +341,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     v.add_argument("--probe", type=float, metavar="S",
                    help="send a probe to the hub's echo on link up, then every S seconds (0: only on link up)")
     v.add_argument("--ping-interval", type=float, metavar="S", help="seconds between link PINGs from the board")
+    v.add_argument("--vault", metavar="DIR",
+                   help="give the board an identity kept in DIR (its 'flash'): it then runs the secure-channel "
+                   "listener api and echo is reachable only through a secure channel")
+    v.add_argument("--readings", type=float, metavar="S",
+                   help="with --vault: send a reading to the hub's readings service through an end-to-end "
+                   "secure channel every S seconds")
+    v.add_argument("--hub-identifier", metavar="ID", help="with --readings: accept only this identifier as the hub")
     v.add_argument("--mpy", action="store_true",
                    help="run the firmware compiled to .mpy (mpy-cross), as on a board: the heap then "
                    "needs room only for the node, not for compiling its source")
@@ -361,6 +368,13 @@ def cmd_virtual_board(args: argparse.Namespace) -> int:
         extra += ["--probe", str(args.probe)]
     if args.ping_interval is not None:
         extra += ["--ping-interval", str(args.ping_interval)]
+    if args.vault:
+        os.makedirs(args.vault, exist_ok=True)
+        extra += ["--vault", os.path.abspath(args.vault)]
+    if args.readings is not None:
+        extra += ["--readings", str(args.readings)]
+    if args.hub_identifier:
+        extra += ["--hub-identifier", args.hub_identifier]
     if (args.ber or args.drop or args.insert) and not args.open_path:
         print("hopseal virtual-board: --ber/--drop/--insert need --open-path", file=sys.stderr)
         return 2
