@@ -12,7 +12,7 @@ import time
 
 import pytest
 from procs import free_port, hopseal, micropython
-from vboard import Console, Hub, VirtualBoard, board_args, echo_via_relay, gateway, link_path, scenario_echo_both_ways, wait_line
+from vboard import secure_echo_via_relay, Console, Hub, VirtualBoard, board_args, echo_via_relay, gateway, link_path, scenario_echo_both_ways, wait_line
 
 from hopseal.node import Node
 from hopseal.serial_link import SerialConnection
@@ -310,13 +310,19 @@ def test_virtual_board_heap_comes_from_the_board_file():
 
 
 def test_board_on_an_esp32_heap_budget(hub, boards, procs):
-    """The esp32 board file's heap (100K) on the virtual board, running .mpy files as a board does."""
+    """The esp32 board file's heap budget on the virtual board, running .mpy files as a board does,
+    with everything that board file turns on (identity, relay, readings)."""
+    import json
+
     from hopseal_host.virtual_board import ROOT
 
-    vb = boards("esp32", board=os.path.join(ROOT, "boards", "esp32.json"), mpy=True,
-                args=["--ping-interval", "0.5", "--probe", "0.5"])
-    assert "heapsize=100K" in " ".join(vb.command())
+    esp32 = os.path.join(ROOT, "boards", "esp32.json")
+    vb = boards("esp32", board=esp32, mpy=True, args=["--ping-interval", "0.5", "--probe", "0.5"])
+    assert "heapsize=%s" % json.load(open(esp32))["heap"] in " ".join(vb.command())
     gw = gateway(hub.port, "--serial", vb.link + "=esp32")
     procs.append(gw)
-    scenario_echo_both_ways(hub, gw, "esp32", "esp32")  # the relay name comes from the board file
+    wait_line(gw, "[esp32] probe ", " ok in ")
+    wait_line(gw, "[esp32] relay forward_to_esp32 registered")  # the relay name comes from the board file
+    # the board file gives it an identity: echo answers only through a secure channel
+    secure_echo_via_relay(hub, "esp32", "hello esp32, end to end")
     wait_line(gw, "[esp32] probe 3 ok")  # still going after a few rounds

@@ -87,6 +87,30 @@ def echo_via_relay(hub: Hub, relay: str, text: str, timeout: float = 10) -> None
     assert bare.decode_string(r.payload) == text.upper()
 
 
+def secure_echo_via_relay(hub: Hub, relay: str, text: str, timeout: float = 20) -> None:
+    """A client with its own identity opens a secure channel to the board's `api` through the
+    board's relay at the hub, and the board's (channel-only) echo answers through it."""
+    from hopseal.channel import create_secure_channel
+    from hopseal.compat import wall_time
+    from hopseal.vault import create_vault
+    from hopseal_host.crypto_host import HostCrypto
+
+    async def go() -> bytes:
+        crypto = HostCrypto()
+        node = Node("client", crypto=crypto)
+        TCPTransport(node)
+        me = create_vault(crypto, wall_time())
+        try:
+            ch = await create_secure_channel(node, me, ["1#127.0.0.1:%d" % hub.port, "forward_to_" + relay, "api"],
+                                             timeout=timeout)
+            r = await node.send_and_receive([ch.address, "echo"], text.encode(), timeout)
+            return r.payload
+        finally:
+            await node.stop()
+
+    assert asyncio.run(go()) == text.encode()
+
+
 class Console:
     """The console lines of a virtual board in open-path mode, for `wait_line`."""
 

@@ -22,6 +22,7 @@ Unplugging = killing the interpreter and closing the pty: the gateway's reads fa
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import math
 import os
@@ -31,6 +32,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tty
@@ -194,8 +196,18 @@ class VirtualBoard:
 
     def __init__(self, name: str = "vboard", link: str | None = None, board: str = DEFAULT_BOARD,
                  heapsize: str | None = None, open_path: bool = False, args: list[str] | tuple = (),
-                 faults: dict | None = None, echo=None, mpy: bool = False):
+                 faults: dict | None = None, echo=None, mpy: bool = False, flash: str | None = None):
         self.name = name
+        # The board's "flash": the interpreter's working directory, where a board file's
+        # `"vault": ""` keeps the identity. A fresh temporary folder unless one is given.
+        # It outlives unplug/replug (same identity when the board returns); a temporary one is
+        # removed when this process exits.
+        if flash:
+            self.flash = os.path.abspath(flash)
+            os.makedirs(self.flash, exist_ok=True)
+        else:
+            self.flash = tempfile.mkdtemp(prefix="hopseal-flash-%s-" % name)
+            atexit.register(shutil.rmtree, self.flash, True)
         self.link = link
         self.board = board
         self.open_path = open_path
@@ -249,7 +261,7 @@ class VirtualBoard:
         _raw(slave)
         try:
             self.proc = subprocess.Popen(self.command(), stdin=master, stdout=master, stderr=master, env=self.env(),
-                                         cwd=ROOT, start_new_session=True)
+                                         cwd=self.flash, start_new_session=True)
         finally:
             # only the interpreter holds the master: when it dies, the port hangs up
             os.close(master)
@@ -262,7 +274,7 @@ class VirtualBoard:
         for fd in (bm, bs, gm, gs):
             _raw(fd)
         self.proc = subprocess.Popen(self.command(["--link", "pty:" + os.ttyname(bs)]), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env(), cwd=ROOT,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env(), cwd=self.flash,
                                      start_new_session=True)
         proc = self.proc
         f = self.faults
@@ -341,6 +353,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     v.add_argument("--probe", type=float, metavar="S",
                    help="send a probe to the hub's echo on link up, then every S seconds (0: only on link up)")
     v.add_argument("--ping-interval", type=float, metavar="S", help="seconds between link PINGs from the board")
+    v.add_argument("--flash", metavar="DIR",
+                   help="the board's flash: the interpreter runs in DIR, where a board file's vault \"\" keeps "
+                   "the identity (default: a fresh temporary folder)")
     v.add_argument("--vault", metavar="DIR",
                    help="give the board an identity kept in DIR (its 'flash'): it then runs the secure-channel "
                    "listener api and echo is reachable only through a secure channel")
@@ -380,7 +395,8 @@ def cmd_virtual_board(args: argparse.Namespace) -> int:
         return 2
     faults = {"ber": args.ber, "drop": args.drop, "insert": args.insert} if (args.ber or args.drop or args.insert) else None
     vb = VirtualBoard(args.name, args.link, args.board, args.heapsize, args.open_path, extra, faults,
-                      echo=lambda line: print("[%s] %s" % (args.name, line), flush=True), mpy=args.mpy)
+                      echo=lambda line: print("[%s] %s" % (args.name, line), flush=True), mpy=args.mpy,
+                      flash=args.flash)
     def on_term(signum, frame):
         raise KeyboardInterrupt
 
