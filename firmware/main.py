@@ -12,7 +12,13 @@ Hardware objects are built here, at run time, never when a module is imported.
 """
 import sys
 
-from hopseal import board_app
+
+try:
+    import romfs_mount  # noqa: F401  (the virtual board's ROMFS image; nothing on a board)
+except ImportError:
+    pass
+
+from hopseal import board_app  # noqa: E402
 
 
 def main(argv):

@@ -310,14 +310,14 @@ def test_virtual_board_heap_comes_from_the_board_file():
 
 
 def test_board_on_an_esp32_heap_budget(hub, boards, procs):
-    """The esp32 board file's heap budget on the virtual board, running .mpy files as a board does,
-    with everything that board file turns on (identity, relay, readings)."""
+    """The esp32 board file's heap budget on the virtual board, the runtime executed in place from
+    ROMFS as a board does, with everything that board file turns on (identity, relay, readings)."""
     import json
 
     from hopseal_host.virtual_board import ROOT
 
     esp32 = os.path.join(ROOT, "boards", "esp32.json")
-    vb = boards("esp32", board=esp32, mpy=True, args=["--ping-interval", "0.5", "--probe", "0.5"])
+    vb = boards("esp32", board=esp32, romfs=True, args=["--ping-interval", "0.5", "--probe", "0.5"])
     assert "heapsize=%s" % json.load(open(esp32))["heap"] in " ".join(vb.command())
     gw = gateway(hub.port, "--serial", vb.link + "=esp32")
     procs.append(gw)

@@ -69,7 +69,7 @@ def test_main_job_survives_gateway_and_hub_restarts(tmp_path):
 
     hub = start_hub()
     hub_id = hub.wait_for("identifier ").split()[-1]
-    vb = hopseal("board1", "virtual-board", "--board", BOARD, "--name", "board1", "--link", link, "--mpy", "--heapsize",
+    vb = hopseal("board1", "virtual-board", "--board", BOARD, "--name", "board1", "--link", link, "--romfs", "--heapsize",
                  heap, "--relay", "board1", "--vault", str(tmp_path / "board1-flash"), "--readings", "0.5",
                  "--hub-identifier", hub_id, "--ping-interval", "0.5")
     procs = [hub, vb]

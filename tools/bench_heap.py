@@ -3,7 +3,10 @@
 Code is loaded from .mpy files (build/mpy, as deployed to a board with mpremote); on the unix port
 that bytecode lives in the GC heap, whereas firmware with frozen modules keeps it in flash, so
 these figures are upper bounds for a board; the working set (minimum minus the heap already taken
-by loaded code and the vaults) is what a handshake itself needs. Two measurements, each by bisection in 4 KiB steps:
+by loaded code and the vaults) is what a handshake itself needs. Each is measured twice: with the
+.mpy files loaded into the heap, and executed in place from a ROMFS image kept outside the heap
+(host/hopseal_host/romfs.py), which is how a board with a ROMFS partition runs them. This is a
+64-bit port: pointers and GC blocks are twice a 32-bit board's. Two measurements, each by bisection in 4 KiB steps:
 - handshake: one interpreter runs both sides of a full handshake (Noise XX plus identity
   payloads verified) with only the modules that needs;
 - node: a MicroPython node (TCP, echo/uppercase, the `api` listener, channel-only echo) answers
@@ -29,17 +32,32 @@ from hopseal_host.procs import Child, free_port  # noqa: E402
 MPY = os.path.join(ROOT, "build", "mpy")
 
 
+ROMFS = [False]
+
+
 def env() -> dict:
     e = dict(os.environ)
-    e["MICROPYPATH"] = MPY + ":.frozen"
+    if ROMFS[0]:
+        e["MICROPYPATH"] = os.path.join(ROOT, "firmware") + ":.frozen"  # romfs_mount; hopseal from /rom
+        e["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "host"), os.path.join(ROOT, "firmware")])
+    else:
+        e["MICROPYPATH"] = MPY + ":.frozen"
     return e
+
+
+def interpreter() -> list[str]:
+    if ROMFS[0]:
+        from hopseal_host.romfs import build
+
+        return [sys.executable, "-m", "hopseal_host.romfs", "run", build()]
+    return [mpy.micropython_path()]
 
 
 BASELINE: list[int] = []
 
 
 def handshake_ok(kib: int, va: str, vb: str) -> bool:
-    p = subprocess.run([mpy.micropython_path(), "-X", "heapsize=%dK" % kib, os.path.join(ROOT, "tools", "mp_handshake.py"), va, vb],
+    p = subprocess.run(interpreter() + ["-X", "heapsize=%dK" % kib, os.path.join(ROOT, "tools", "mp_handshake.py"), va, vb],
                        env=env(), capture_output=True, text=True, timeout=120)
     for line in p.stdout.splitlines():
         if line.startswith("BASELINE "):
@@ -49,7 +67,8 @@ def handshake_ok(kib: int, va: str, vb: str) -> bool:
 
 def node_ok(kib: int, vault_dir: str, home: str) -> bool:
     port = free_port()
-    node = Child("node", [mpy.micropython_path(), "-X", "heapsize=%dK" % kib, "-m", "hopseal.app", "--listen",
+    app = ["-m", "hopseal.app"] if not ROMFS[0] else [os.path.join(ROOT, "tools", "mp_romfs_app.py")]
+    node = Child("node", interpreter() + ["-X", "heapsize=%dK" % kib] + app + ["--listen",
                           "127.0.0.1:%d" % port, "--vault", vault_dir, "--secure-only", "echo"], env())
     try:
         try:
@@ -85,17 +104,20 @@ def main() -> int:
         va, vb = os.path.join(tmp, "a.cbor"), os.path.join(tmp, "b.cbor")
         create_vault(c, now).save(va)
         create_vault(c, now).save(vb)
-        hs = bisect(lambda k: handshake_ok(k, va, vb), 16, 512)
-        print("RESULT min_heap_handshake_KiB %s" % (hs if hs else ">512"))
-        if hs and BASELINE:
-            base = min(BASELINE) / 1024
-            print("RESULT handshake_code_and_vaults_KiB %.0f" % base)
-            print("RESULT handshake_working_set_KiB %.0f" % (hs - base))
         vdir = os.path.join(tmp, "node")
         os.makedirs(vdir)
         create_vault(c, now).save(os.path.join(vdir, "hopseal_identity.cbor"))
-        nd = bisect(lambda k: node_ok(k, vdir, os.path.join(tmp, "home")), 32, 512)
-        print("RESULT min_heap_node_handshake_KiB %s" % (nd if nd else ">512"))
+        for romfs, tag in ((False, "mpy_in_heap"), (True, "romfs")):
+            ROMFS[0] = romfs
+            del BASELINE[:]
+            hs = bisect(lambda k: handshake_ok(k, va, vb), 16, 512)
+            print("RESULT min_heap_handshake_KiB[%s] %s" % (tag, hs if hs else ">512"))
+            if hs and BASELINE:
+                base = min(BASELINE) / 1024
+                print("RESULT handshake_code_and_vaults_KiB[%s] %.0f" % (tag, base))
+                print("RESULT handshake_working_set_KiB[%s] %.0f" % (tag, hs - base))
+            nd = bisect(lambda k: node_ok(k, vdir, os.path.join(tmp, "home")), 32, 512)
+            print("RESULT min_heap_node_handshake_KiB[%s] %s" % (tag, nd if nd else ">512"))
     return 0
 
 

@@ -6,7 +6,12 @@ verified) using two vault files made beforehand. Prints `HANDSHAKE OK <live heap
 import gc
 import sys
 
-from hopseal.compat import wall_time
+try:
+    import romfs_mount  # noqa: F401  (with HOPSEAL_ROMFS set: the runtime runs in place from /rom)
+except ImportError:
+    pass
+
+from hopseal.compat import wall_time  # noqa: E402
 from hopseal.crypto.soft import SoftCrypto
 from hopseal.identity import verify_identity_payload
 from hopseal.noise import HandshakeState

@@ -58,6 +58,17 @@ def say(text):
     print(text)
 
 
+def _heap():
+    """", heap used/free N/M" where the port can tell (after a collection)."""
+    try:
+        import gc
+
+        gc.collect()
+        return ", heap used %d free %d" % (gc.mem_alloc(), gc.mem_free())
+    except (ImportError, AttributeError):
+        return ""
+
+
 def load(path):
     import json
 
@@ -262,7 +273,7 @@ class Board:
             text = "reading %d from %s: temperature=%.1fC" % (n, self.cfg["name"], value)
             t0 = ticks_ms()
             r = await self.node.send_and_receive([self.channel.address, "readings"], text.encode(), timeout)
-            say("reading %d acknowledged (%s) in %d ms" % (n, r.payload.decode(), ticks_diff(ticks_ms(), t0)))
+            say("reading %d acknowledged (%s) in %d ms%s" % (n, r.payload.decode(), ticks_diff(ticks_ms(), t0), _heap()))
             return True
         except HopsealError as e:
             say("reading failed: %s" % e)

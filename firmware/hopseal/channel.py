@@ -26,7 +26,7 @@ import asyncio
 
 from . import cbor
 from .channel_crypto import Decryptor, Encryptor
-from .compat import get_logger, hexstr, wall_time
+from .compat import get_logger, hexstr, ticks_add, ticks_diff, ticks_ms, wall_time
 from .errors import ChannelError, CryptoError, HopsealError, IdentityError, ReceiveTimeout, RoutingError
 from .noise import HandshakeState
 from .routing import Address, _encode_route, route, route_from_cbor, step
@@ -136,7 +136,6 @@ class SecureChannel:
         self.decryptor = None
         self.done = asyncio.Event()
         self.error = None
-        self.created = wall_time()
         node.start_worker(self.decryptor_address, _DecryptorWorker(self))
 
     def __repr__(self):
@@ -287,6 +286,12 @@ class _DecryptorWorker:
             # so the genuine message can still arrive before the timeout.
             node.count("channel_rejected" if ch.ready else "handshake_rejected")
             log.warning("%r dropped a message: %s: %s", ch, type(e).__name__, e)
+        except MemoryError:
+            # Out of heap part-way through a step: the state may be half-advanced, so this
+            # channel is abandoned (the peer will find it gone and open a new one).
+            node.count("channel_memory_errors")
+            log.error("%r ran out of memory; closing it", ch)
+            ch._stop()
 
 
 class _EncryptorWorker:
@@ -314,6 +319,7 @@ class SecureChannelListener:
         self.protocol_name = protocol_name
         self.pending = set()
         self.channels = []
+        self._sweeper = None
         node.start_worker(self.address, self)
 
     async def handle_message(self, node, msg):
@@ -322,6 +328,7 @@ class SecureChannelListener:
             log.warning("listener %r: %d handshakes pending; dropped msg1", self.address, len(self.pending))
             return
         ch = SecureChannel(node, self.me, False, self.trust, self.cache, self, self.protocol_name)
+        ch.deadline = ticks_add(ticks_ms(), int(self.timeout * 1000))
         self.pending.add(ch)
         try:
             await ch.on_handshake(msg)
@@ -330,15 +337,23 @@ class SecureChannelListener:
             log.warning("listener %r: bad msg1: %s", self.address, e)
             ch._stop()
             return
-        asyncio.create_task(_expire(ch, self.timeout))
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep())
 
-
-async def _expire(ch, timeout):
-    await asyncio.sleep(timeout)
-    if not ch.ready and not ch.closed:
-        ch.node.count("handshake_timeout")
-        log.warning("handshake %r timed out after %ss", ch, timeout)
-        ch._stop()
+    async def _sweep(self):
+        """Expire handshakes that did not complete in time. One task per listener, alive only
+        while handshakes are pending, holding no reference to a channel between rounds (a
+        finished channel's keys and tables are freed at once, not after the timeout)."""
+        try:
+            while self.pending:
+                await asyncio.sleep(min(1, self.timeout))
+                now = ticks_ms()
+                for ch in [c for c in self.pending if ticks_diff(now, c.deadline) >= 0]:
+                    self.node.count("handshake_timeout")
+                    log.warning("handshake %r timed out after %ss", ch, self.timeout)
+                    ch._stop()
+        finally:
+            self._sweeper = None
 
 
 async def create_secure_channel(node, me, to, trust=None, cache=None, timeout=DEFAULT_TIMEOUT, protocol_name=None, e_priv=None):

@@ -122,6 +122,11 @@ class StreamConnection:
         except HopsealError as e:
             self.node.count("dropped")
             log.warning("dropped message from %r: %s", self, e)
+        except MemoryError:
+            # a small heap ran out while handling this one message: drop it, keep the link
+            _collect()
+            self.node.count("memory_errors")
+            log.error("out of memory handling a message from %r; dropped it", self)
 
     async def close(self, why="closed"):
         if self.closed:
@@ -149,6 +154,15 @@ class StreamConnection:
     async def wait_closed(self):
         while not self.closed:
             await asyncio.sleep(0.05)
+
+
+def _collect():
+    try:
+        import gc
+
+        gc.collect()
+    except ImportError:  # pragma: no cover
+        pass
 
 
 def _current_task():

@@ -94,9 +94,9 @@ def main() -> int:
         hub.wait_for("listening on")
         say("   hub identity %s" % hub_id)
 
-        say("2. Starting a virtual board: MicroPython, %s heap (the %s budget), serial on a pseudo-terminal"
+        say("2. Starting a virtual board: MicroPython, %s heap (the %s budget), firmware in ROMFS, serial on a pseudo-terminal"
             % (heap, board["board"].upper()))
-        vb = hopseal("board1", "virtual-board", "--board", BOARD, "--name", "board1", "--link", link, "--mpy",
+        vb = hopseal("board1", "virtual-board", "--board", BOARD, "--name", "board1", "--link", link, "--romfs",
                      "--heapsize", heap, "--relay", "board1", "--vault", os.path.join(tmp, "board1-flash"),
                      "--readings", "1", "--hub-identifier", hub_id, "--ping-interval", "1")
         procs.append(vb)

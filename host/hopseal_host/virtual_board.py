@@ -196,8 +196,10 @@ class VirtualBoard:
 
     def __init__(self, name: str = "vboard", link: str | None = None, board: str = DEFAULT_BOARD,
                  heapsize: str | None = None, open_path: bool = False, args: list[str] | tuple = (),
-                 faults: dict | None = None, echo=None, mpy: bool = False, flash: str | None = None):
+                 faults: dict | None = None, echo=None, mpy: bool = False, flash: str | None = None,
+                 romfs: bool = False):
         self.name = name
+        self.romfs = romfs  # run the runtime from a ROMFS image outside the heap, as from flash
         # The board's "flash": the interpreter's working directory, where a board file's
         # `"vault": ""` keeps the identity. A fresh temporary folder unless one is given.
         # It outlives unplug/replug (same identity when the board returns); a temporary one is
@@ -228,7 +230,12 @@ class VirtualBoard:
         self.starts = 0
 
     def command(self, extra: list[str] | None = None) -> list[str]:
-        cmd = [micropython_path()]
+        if self.romfs:
+            from .romfs import build
+
+            cmd = [sys.executable, "-m", "hopseal_host.romfs", "run", build()]
+        else:
+            cmd = [micropython_path()]
         if self.heapsize:
             cmd += ["-X", "heapsize=%s" % self.heapsize]
         main = os.path.join(MPY_DIR, "main.py") if self.mpy else MAIN
@@ -236,7 +243,10 @@ class VirtualBoard:
 
     def env(self) -> dict:
         env = mp_env()
-        if self.mpy:
+        if self.romfs:
+            env["MICROPYPATH"] = ".frozen"  # hopseal comes from /rom (mounted by main.py)
+            env["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "host"), os.path.join(ROOT, "firmware")])
+        elif self.mpy:
             env["MICROPYPATH"] = os.pathsep.join([build_mpy(), ".frozen"])
         return env
 
@@ -366,6 +376,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     v.add_argument("--mpy", action="store_true",
                    help="run the firmware compiled to .mpy (mpy-cross), as on a board: the heap then "
                    "needs room only for the node, not for compiling its source")
+    v.add_argument("--romfs", action="store_true",
+                   help="run the firmware from a ROMFS image kept outside the MicroPython heap, as a board "
+                   "runs it from its ROMFS partition (mpremote romfs deploy): the heap holds data, not code")
     v.add_argument("--open-path", action="store_true",
                    help="let the interpreter open a pty path itself (link type pty) instead of using stdio")
     v.add_argument("--ber", type=float, default=0.0, help="with --open-path: bit-error rate on the line")
@@ -396,7 +409,7 @@ def cmd_virtual_board(args: argparse.Namespace) -> int:
     faults = {"ber": args.ber, "drop": args.drop, "insert": args.insert} if (args.ber or args.drop or args.insert) else None
     vb = VirtualBoard(args.name, args.link, args.board, args.heapsize, args.open_path, extra, faults,
                       echo=lambda line: print("[%s] %s" % (args.name, line), flush=True), mpy=args.mpy,
-                      flash=args.flash)
+                      flash=args.flash, romfs=args.romfs)
     def on_term(signum, frame):
         raise KeyboardInterrupt
 

@@ -168,3 +168,30 @@ def test_channel_through_a_relay():
             await n.stop()
 
     run(main())
+
+
+def test_abandoned_handshake_expires_and_frees_its_channel():
+    quiet()
+
+    async def main():
+        from hopseal.noise import HandshakeState
+
+        bob = Node("bob", crypto=CRYPTO)
+        lst = SecureChannelListener(bob, vaults()[1], "api", timeout=0.3)
+        # a peer sends msg1 and never msg3
+        hs = HandshakeState(CRYPTO, True, vaults()[0].x25519_priv)
+        mb = bob.mailbox()
+        await bob.send(["api"], hs.write_message(b""), [mb.address])
+        msg2 = await mb.receive(5)
+        assert len(lst.pending) == 1 and msg2.payload
+        for _ in range(40):
+            if not lst.pending:
+                break
+            await asyncio.sleep(0.1)
+        assert not lst.pending and bob.counters["handshake_timeout"] == 1
+        assert lst._sweeper is None  # no task left holding anything
+        # the responder's decryptor is gone: a late msg3 finds no worker
+        assert not bob.has_worker(msg2.return_[-1])
+        await bob.stop()
+
+    run(main())
