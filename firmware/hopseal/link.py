@@ -91,13 +91,12 @@ class StreamConnection:
     async def _run(self):
         why = "closed by peer"
         try:
-            while True:
+            while not self.closed:
                 data = await self.reader.read(self.read_size)
                 if not data:
                     break
                 self.tap("rx", data)
-                for body in self.framing.feed(data):
-                    await self._deliver(body)
+                await self._received(data)
         except HopsealError as e:
             why = "protocol error: %s" % e
             log.error("closing %r: %s", self, e)
@@ -107,6 +106,12 @@ class StreamConnection:
         except EOFError:
             pass
         await self.close(why)
+
+    async def _received(self, data):
+        """Bytes from the stream: frame bodies out of the framing, each delivered in order.
+        A transport may override this (the serial link tolerates a bad message)."""
+        for body in self.framing.feed(data):
+            await self._deliver(body)
 
     async def _deliver(self, body):
         msg = decode_message(body)

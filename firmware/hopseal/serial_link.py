@@ -400,32 +400,18 @@ class SerialConnection(StreamConnection):
             log.warning("%r: hook failed: %s", self, e)
 
     # -- receiving -----------------------------------------------------------------------------
-    async def _run(self):
-        why = "closed by peer"
-        try:
-            while True:
-                data = await self.reader.read(self.read_size)
-                if not data:
-                    break
-                self.tap("rx", data)
-                bodies = self.link.feed(data, ticks_ms())
-                await self._flush()
-                for body in bodies:
-                    try:
-                        await self._deliver(body)
-                    except HopsealError as e:
-                        # passed the CRC, so not line noise, but a serial link is not torn down
-                        # for one bad message: count it and go on (§7.5)
-                        self.link.bad_messages += 1
-                        self.node.count("serial_bad_messages")
-                        log.error("%r: dropped a bad message: %s", self, e)
-                if self.closed:
-                    return
-        except OSError as e:
-            why = "I/O error: %s" % e
-        except EOFError:
-            pass
-        await self.close(why)
+    async def _received(self, data):
+        bodies = self.link.feed(data, ticks_ms())
+        await self._flush()
+        for body in bodies:
+            try:
+                await self._deliver(body)
+            except HopsealError as e:
+                # passed the CRC, so not line noise, but a serial link is not torn down for one
+                # bad message: count it and go on (§7.5)
+                self.link.bad_messages += 1
+                self.node.count("serial_bad_messages")
+                log.error("%r: dropped a bad message: %s", self, e)
 
     async def _timer(self):
         step_s = self.link.interval_ms / 4000
