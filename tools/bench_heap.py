@@ -7,8 +7,10 @@ by loaded code and the vaults) is what a handshake itself needs. Each is measure
 .mpy files loaded into the heap, and executed in place from a ROMFS image kept outside the heap
 (host/hopseal_host/romfs.py), which is how a board with a ROMFS partition runs them. This is a
 64-bit port: pointers and GC blocks are twice a 32-bit board's. Two measurements, each by bisection in 4 KiB steps:
-- handshake: one interpreter runs both sides of a full handshake (Noise XX plus identity
-  payloads verified) with only the modules that needs;
+- handshake: a MicroPython process runs one side (initiator, then responder) of a complete
+  handshake (Noise XX, identity payloads, the peer's change history and attestation verified)
+  with only the modules that needs, against a CPython peer over its stdin/stdout; "baseline" is
+  the heap in use once those modules and the node's vault are loaded;
 - node: a MicroPython node (TCP, echo/uppercase, the `api` listener, channel-only echo) answers
   a CPython client that opens a channel and calls echo through it.
 Run by `make bench` (CPython orchestrates; prints RESULT lines).
@@ -25,6 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "host"), os.path.join(ROOT, "tests")]
 
 import mpy  # noqa: E402
+from hopseal.errors import HopsealError  # noqa: E402
 from hopseal.vault import create_vault  # noqa: E402
 from hopseal_host.crypto_host import HostCrypto  # noqa: E402
 from hopseal_host.procs import Child, free_port  # noqa: E402
@@ -56,13 +59,44 @@ def interpreter() -> list[str]:
 BASELINE: list[int] = []
 
 
-def handshake_ok(kib: int, va: str, vb: str) -> bool:
-    p = subprocess.run(interpreter() + ["-X", "heapsize=%dK" % kib, os.path.join(ROOT, "tools", "mp_handshake.py"), va, vb],
-                       env=env(), capture_output=True, text=True, timeout=120)
-    for line in p.stdout.splitlines():
-        if line.startswith("BASELINE "):
-            BASELINE.append(int(line.split()[1]))
-    return "HANDSHAKE OK" in p.stdout
+def side_ok(kib: int, role: str, vault: str, peer) -> bool:
+    """One side (`role`) runs in MicroPython with only the handshake modules; the peer, with its
+    own identity, is this process (HostCrypto); messages cross the child's stdin/stdout."""
+    from hopseal.identity import verify_identity_payload
+    from hopseal.noise import HandshakeState
+
+    c = HostCrypto()
+    p = subprocess.Popen(interpreter() + ["-X", "heapsize=%dK" % kib, os.path.join(ROOT, "tools", "mp_handshake_side.py"), role, vault],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env())
+    hs = HandshakeState(c, role != "initiator", peer.x25519_priv, s_pub=peer.x25519_pub)
+
+    def recv() -> bytes | None:
+        for line in p.stdout:
+            if line.startswith("MSG "):
+                return bytes.fromhex(line[4:].strip())
+            if line.startswith("BASELINE "):
+                BASELINE.append(int(line.split()[1]))
+        return None
+
+    def send(b: bytes) -> None:
+        p.stdin.write("MSG %s\n" % b.hex())
+        p.stdin.flush()
+
+    try:
+        now = int(time.time())
+        if role == "initiator":
+            hs.read_message(recv())
+            send(hs.write_message(peer.payload()))
+            verify_identity_payload(c, hs.read_message(recv()), hs.remote_static, now)
+        else:
+            send(hs.write_message(b""))
+            verify_identity_payload(c, hs.read_message(recv()), hs.remote_static, now)
+            send(hs.write_message(peer.payload()))
+        out = p.stdout.read()
+    except (TypeError, ValueError, OSError, HopsealError):  # the child died or sent garbage: not ok
+        out = ""
+    p.wait(60)
+    return "HANDSHAKE OK" in out
 
 
 def node_ok(kib: int, vault_dir: str, home: str) -> bool:
@@ -101,21 +135,22 @@ def main() -> int:
     c = HostCrypto()
     with tempfile.TemporaryDirectory() as tmp:
         now = int(time.time())
-        va, vb = os.path.join(tmp, "a.cbor"), os.path.join(tmp, "b.cbor")
+        va = os.path.join(tmp, "a.cbor")
         create_vault(c, now).save(va)
-        create_vault(c, now).save(vb)
         vdir = os.path.join(tmp, "node")
         os.makedirs(vdir)
         create_vault(c, now).save(os.path.join(vdir, "hopseal_identity.cbor"))
+        peer = create_vault(c, now)
         for romfs, tag in ((False, "mpy_in_heap"), (True, "romfs")):
             ROMFS[0] = romfs
-            del BASELINE[:]
-            hs = bisect(lambda k: handshake_ok(k, va, vb), 16, 512)
-            print("RESULT min_heap_handshake_KiB[%s] %s" % (tag, hs if hs else ">512"))
-            if hs and BASELINE:
-                base = min(BASELINE) / 1024
-                print("RESULT handshake_code_and_vaults_KiB[%s] %.0f" % (tag, base))
-                print("RESULT handshake_working_set_KiB[%s] %.0f" % (tag, hs - base))
+            for role in ("initiator", "responder"):
+                del BASELINE[:]
+                hs = bisect(lambda k: side_ok(k, role, va, peer), 16, 512)
+                print("RESULT min_heap_handshake_%s_KiB[%s] %s" % (role, tag, hs if hs else ">512"))
+                if hs and BASELINE:
+                    base = min(BASELINE) / 1024
+                    print("RESULT handshake_%s_baseline_KiB[%s] %.0f" % (role, tag, base))
+                    print("RESULT handshake_%s_working_set_KiB[%s] %.0f" % (role, tag, hs - base))
             nd = bisect(lambda k: node_ok(k, vdir, os.path.join(tmp, "home")), 32, 512)
             print("RESULT min_heap_node_handshake_KiB[%s] %s" % (tag, nd if nd else ">512"))
     return 0

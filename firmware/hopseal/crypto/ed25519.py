@@ -87,28 +87,26 @@ _K = (
 _M64 = const(0xFFFFFFFFFFFFFFFF)
 
 
-_KT = []  # the 80 round constants as ints, unpacked on first use and kept
-
-
 def _compress(st, block):
     m = _M64
-    w = [0] * 80  # one allocation, not 64 appends that regrow the list
-    w[:16] = struct.unpack(">16Q", block)
-    for t in range(16, 80):
-        x = w[t - 15]
-        y = w[t - 2]
-        # Rotations are written as shifts without masking; bits above 64 are garbage that the
-        # final `& m` (and every later `& m`) discards, since carries only move upwards.
-        w[t] = (w[t - 16] + w[t - 7]
-                + ((x >> 1) ^ (x >> 8) ^ (x >> 7) ^ (x << 63) ^ (x << 56))
-                + ((y >> 19) ^ (y >> 61) ^ (y >> 6) ^ (y << 45) ^ (y << 3))) & m
-    if not _KT:
-        _KT.extend(struct.unpack(">80Q", _K))
-    k = _KT
+    # A 16-word rolling message schedule, and round constants read from the bytes as needed:
+    # on a small heap, 80-entry lists of big ints cost more than the few extra operations.
+    w = list(struct.unpack(">16Q", block))
+    unpack_from = struct.unpack_from
+    k = _K
     a, b, c, d, e, f, g, h = st
     for t in range(80):
+        j = t & 15
+        if t >= 16:
+            x = w[(t - 15) & 15]
+            y = w[(t - 2) & 15]
+            # Rotations are written as shifts without masking; bits above 64 are garbage that
+            # the final `& m` (and every later `& m`) discards, since carries only move upwards.
+            w[j] = (w[j] + w[(t - 7) & 15]
+                    + ((x >> 1) ^ (x >> 8) ^ (x >> 7) ^ (x << 63) ^ (x << 56))
+                    + ((y >> 19) ^ (y >> 61) ^ (y >> 6) ^ (y << 45) ^ (y << 3))) & m
         t1 = (h + ((e >> 14) ^ (e >> 18) ^ (e >> 41) ^ (e << 50) ^ (e << 46) ^ (e << 23))
-              + (g ^ (e & (f ^ g))) + k[t] + w[t])
+              + (g ^ (e & (f ^ g))) + unpack_from(">Q", k, t << 3)[0] + w[j])
         t2 = (((a >> 28) ^ (a >> 34) ^ (a >> 39) ^ (a << 36) ^ (a << 30) ^ (a << 25))
               + ((a & b) | (c & (a | b))))
         h = g
