@@ -3,6 +3,7 @@
 On the unix port (and so on the virtual board):
     micropython -m hopseal.app --listen 127.0.0.1:4000 [--forward NAME=HOST:PORT ...] [--name N]
         [--vault DIR] [--secure-only SERVICE ...] [--authorized IDENTIFIER ...]
+        [--relay NAME --at HOST:PORT]
 With --vault the node loads (or creates) its identity in DIR and runs the secure-channel listener
 `api`.
 The host's `hopseal node` calls `serve()` with the same meaning.
@@ -30,7 +31,8 @@ def parse_hostport(s):
 
 
 async def build(name="node", listen=None, forwards=(), crypto=None, services=True, max_frame=None, node=None,
-                vault=None, api="api", secure_only=(), authorized=None):
+                vault=None, api="api", secure_only=(), authorized=None, relay=None, relay_at=None,
+                relay_interval=10):
     """Create (or extend) a node: TCP transport, default services, forwarders, listener.
 
     With a `vault` (the node's persistent identity) it also runs the secure-channel listener at
@@ -60,6 +62,16 @@ async def build(name="node", listen=None, forwards=(), crypto=None, services=Tru
     if listen is not None:
         listener = await tcp.listen(listen[0], listen[1])
         say("hopseal node %s listening on %s:%d" % (name, listen[0], listener.port))
+    if relay is not None:
+        # `ockam relay create NAME --at HUB --to this node`: forward_to_NAME at the hub leads here,
+        # kept alive by pinging through it and re-registering when that fails (ockam-wire §5.3)
+        from .relay import RelayClient
+
+        client = RelayClient(node, ["1#%s:%d" % relay_at], name=relay)
+        say("relay %s registered at %s:%d" % (await client.register(), relay_at[0], relay_at[1]))
+        node.relay_task = asyncio.create_task(client.keep_alive(
+            interval=relay_interval,
+            on_change=lambda c: say("relay %s registered again" % c.relay_address.text())))
     return node, listener
 
 
@@ -97,6 +109,10 @@ def main(argv):
             kw.setdefault("secure_only", []).append(v)
         elif a == "--authorized":
             kw.setdefault("authorized", []).append(v)
+        elif a == "--relay":
+            kw["relay"] = v
+        elif a == "--at":
+            kw["relay_at"] = parse_hostport(v)
         else:
             print("error: unknown option %s" % a)
             return 2

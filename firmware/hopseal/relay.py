@@ -22,7 +22,7 @@ import asyncio
 
 from . import bare
 from .compat import get_logger, hexstr, random_bytes
-from .errors import DecodeError, ReceiveTimeout, RoutingError
+from .errors import DecodeError, HopsealError, RoutingError
 from .routing import Address, route, step
 
 log = get_logger("relay")
@@ -135,7 +135,7 @@ class RelayClient:
             await self.node.send(self.hub_route + [self.relay_address, mb.address], b"ping", [])
             await mb.receive(timeout)
             return True
-        except ReceiveTimeout:
+        except HopsealError:  # no reply, or no way to the hub at all (TransportError)
             return False
         finally:
             mb.close()
@@ -160,7 +160,7 @@ class RelayClient:
                 backoff = 1
                 if on_change is not None:
                     on_change(self)
-            except Exception as e:  # noqa: BLE001 - keep trying whatever the transport says
+            except HopsealError as e:
                 log.warning("re-registration failed: %s", e)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30)

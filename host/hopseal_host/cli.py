@@ -10,6 +10,7 @@ import os
 import sys
 
 from hopseal.app import parse_hostport
+from hopseal.errors import HopsealError
 
 from . import logsetup
 
@@ -50,12 +51,30 @@ def open_identity(vault_dir: str | None, crypto=None):
 def cmd_node(args: argparse.Namespace) -> int:
     from hopseal.app import serve
 
-    kw: dict = dict(name=args.name, listen=args.listen, forwards=args.forward)
+    if (args.relay is None) != (args.at is None):
+        raise HopsealError("--relay NAME and --at HOST:PORT go together")
+    kw: dict = dict(name=args.name, listen=args.listen, forwards=args.forward, relay=args.relay, relay_at=args.at)
     if not args.no_secure_channel:
         crypto = host_crypto()
         kw.update(crypto=crypto, vault=open_identity(args.vault, crypto), secure_only=args.secure_only,
                   authorized=args.authorized or None)
     asyncio.run(serve(**kw))
+    return 0
+
+
+def _relay_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--relay", default=None, metavar="NAME",
+                   help="register relay forward_to_NAME at the hub --at, leading to this node, and keep it alive")
+    p.add_argument("--at", type=_hostport, default=None, metavar="HOST:PORT", help="the hub for --relay")
+
+
+def cmd_relay_create(args: argparse.Namespace) -> int:
+    from hopseal.app import serve
+
+    crypto = host_crypto()
+    asyncio.run(serve(name=args.relay, listen=None, forwards=[], crypto=crypto, vault=open_identity(args.vault, crypto),
+                      secure_only=args.secure_only, authorized=args.authorized or None, relay=args.relay, relay_at=args.at,
+                      relay_interval=args.ping_interval))
     return 0
 
 
@@ -164,7 +183,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="accept secure channels only from this identifier (repeatable)")
     n.add_argument("--no-secure-channel", action="store_true",
                    help="do not start the `api` secure-channel listener (no identity needed)")
+    _relay_args(n)
     n.set_defaults(func=cmd_node)
+
+    rel = sub.add_parser("relay", help="create a relay at a hub that leads to a node here",
+                         description="Relays at a hub (`forward_to_NAME`) let anyone who can reach the hub reach a "
+                         "node behind NAT or a serial cable.")
+    rsub = rel.add_subparsers(dest="action", metavar="ACTION")
+    rsub.required = True
+    rc = rsub.add_parser(
+        "create", help="run a node here whose relay NAME at the hub leads to it (foreground)",
+        description="Run a node with the default services and the `api` secure-channel listener, register "
+        "relay forward_to_NAME at the hub --at HOST:PORT, and keep it alive (ping through it; re-register when "
+        "that fails). Others then reach this node along /ip4/HUB/tcp/PORT/service/forward_to_NAME/..., e.g. "
+        "/secure/api/service/echo. Like `ockam relay create NAME --at HUB --to NODE`, for a node run by "
+        "this command.",
+    )
+    rc.add_argument("relay", metavar="NAME", help="the relay name (static): forward_to_NAME")
+    rc.add_argument("--at", type=_hostport, required=True, metavar="HOST:PORT", help="the hub's TCP listener")
+    rc.add_argument("--vault", default=None, metavar="PATH", help="this node's identity file (default $HOPSEAL_HOME/identity)")
+    rc.add_argument("--secure-only", action="append", default=[], metavar="SERVICE",
+                    help="make SERVICE (e.g. echo) reachable only through a secure channel")
+    rc.add_argument("--authorized", action="append", default=[], metavar="IDENTIFIER",
+                    help="accept secure channels only from this identifier (repeatable)")
+    rc.add_argument("--ping-interval", type=float, default=10.0, metavar="S",
+                    help="seconds between pings through the relay (default 10; Ockam sessions ping every 10 s)")
+    rc.set_defaults(func=cmd_relay_create)
 
     ident = sub.add_parser("identity", help="create or show this host's identity",
                            description="Manage the host's Ockam identity (Ed25519 change history, "
