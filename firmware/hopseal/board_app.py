@@ -90,6 +90,21 @@ def parse_link(text):
     raise ValueError("bad --link %r (stdio, pty:PATH or tcp:HOST:PORT)" % text)
 
 
+# command-line option -> (board file key, conversion)
+_OPTIONS = {
+    "--name": ("name", str),
+    "--link": ("link", parse_link),
+    "--relay": ("relay", str),
+    "--probe": ("probe", float),
+    "--ping-interval": ("ping_interval", float),
+    "--down-after": ("down_after", int),
+    "--max-body": ("max_body", int),
+    "--vault": ("vault", str),
+    "--readings": ("readings", float),
+    "--hub-identifier": ("hub_identifier", str),
+}
+
+
 def configure(argv):
     """The board configuration: DEFAULTS, then the board file, then command-line overrides."""
     argv = [a for a in argv if a]
@@ -105,29 +120,10 @@ def configure(argv):
             raise ValueError(USAGE)
         if i + 1 >= len(argv):
             raise ValueError("%s needs a value\n%s" % (a, USAGE))
-        v = argv[i + 1]
-        if a == "--name":
-            cfg["name"] = v
-        elif a == "--link":
-            cfg["link"] = parse_link(v)
-        elif a == "--relay":
-            cfg["relay"] = v
-        elif a == "--probe":
-            cfg["probe"] = float(v)
-        elif a == "--ping-interval":
-            cfg["ping_interval"] = float(v)
-        elif a == "--down-after":
-            cfg["down_after"] = int(v)
-        elif a == "--max-body":
-            cfg["max_body"] = int(v)
-        elif a == "--vault":
-            cfg["vault"] = v
-        elif a == "--readings":
-            cfg["readings"] = float(v)
-        elif a == "--hub-identifier":
-            cfg["hub_identifier"] = v
-        else:
+        opt = _OPTIONS.get(a)
+        if opt is None:
             raise ValueError("unknown option %s\n%s" % (a, USAGE))
+        cfg[opt[0]] = opt[1](argv[i + 1])
         i += 2
     if not isinstance(cfg.get("link"), dict) or "type" not in cfg["link"]:
         raise ValueError("the board file has no link section")
