@@ -47,6 +47,12 @@ def py_env() -> dict:
     return env
 
 
+def _default_sigint() -> None:
+    # A shell without job control starts background jobs with SIGINT ignored, and children
+    # inherit that; give each child the default back so Ctrl-C (and stop()) can end it cleanly.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Child:
     """A child process with its output collected line by line; optional live echo with a prefix."""
 
@@ -55,7 +61,7 @@ class Child:
         self.lines: list[str] = []
         self.echo = echo
         self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  env=env, cwd=ROOT, text=True, bufsize=1)
+                                  env=env, cwd=ROOT, text=True, bufsize=1, preexec_fn=_default_sigint)
         self._t = threading.Thread(target=self._pump, daemon=True)
         self._t.start()
 
