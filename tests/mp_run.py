@@ -57,10 +57,11 @@ def main():
                 failed += 1
                 print("FAIL %s.%s" % (modname, n))
                 sys.print_exception(e)
-            used = gc.mem_alloc()
+            gc.collect()
+            used = gc.mem_alloc()  # what a test left alive (modules, caches, leaks)
             if used > peak:
                 peak = used
-    print("micropython: peak heap after a test %d bytes" % peak)
+    print("micropython: most heap left in use after a test (collected) %d bytes" % peak)
     print("micropython: %d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)
 
