@@ -68,6 +68,11 @@ class StreamConnection:
             node.count("send_on_closed")
             log.warning("%r is closed; dropped %r", self, msg)
             return
+        await self._send(node, msg)
+
+    async def _send(self, node, msg):
+        """Put one message on the wire. A transport may override this (the serial link checks
+        that the link is up and the frame fits)."""
         await self._write(self.framing.frame(msg.encode()))
         self.tx_frames += 1
 

@@ -31,7 +31,6 @@ from struct import pack
 from .compat import const, get_logger, ticks_diff, ticks_ms
 from .errors import FrameError, HopsealError
 from .link import StreamConnection, _current_task
-from .routing import step
 from .serial_frame import (
     DATA,
     DEFAULT_MAX_BODY,
@@ -318,12 +317,7 @@ class SerialConnection(StreamConnection):
         await self._flush()
 
     # -- sending -------------------------------------------------------------------------------
-    async def handle_message(self, node, msg):
-        step(msg, self.address)
-        if self.closed:
-            node.count("send_on_closed")
-            log.warning("%r is closed; dropped %r", self, msg)
-            return
+    async def _send(self, node, msg):
         if self.link.state != UP:
             self.link.tx_not_up += 1
             node.count("serial_tx_not_up")
