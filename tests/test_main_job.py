@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 
-from procs import Child, free_port, py_env
+from procs import Child, free_port, hopseal
 
 from hopseal.channel import TrustIdentifiers, create_secure_channel
 from hopseal.compat import wall_time
@@ -26,9 +25,6 @@ from hopseal_host.procs import ROOT
 
 BOARD = os.path.join(ROOT, "boards", "esp32.json")
 
-
-def hopseal(name: str, *args: str) -> Child:
-    return Child(name, [sys.executable, "-m", "hopseal_host.cli", *args], py_env())
 
 
 def client_echo(hub_port: int, board_id: str, texts: list[bytes]) -> list[bytes]:

@@ -29,13 +29,11 @@ from hopseal.relay import RelayClient  # noqa: E402
 from hopseal.tcp import TCPTransport  # noqa: E402
 from hopseal.vault import create_vault  # noqa: E402
 from hopseal_host.crypto_host import HostCrypto  # noqa: E402
-from hopseal_host.procs import Child, free_port, py_env  # noqa: E402
+from hopseal_host.procs import Child, free_port  # noqa: E402
+from hopseal_host.procs import cli as hopseal  # noqa: E402
 
 BOARDS = 1000
 
-
-def hopseal(name: str, *args: str) -> Child:
-    return Child(name, [sys.executable, "-m", "hopseal_host.cli", *args], py_env())
 
 
 def rss_kib(pid: int) -> int:

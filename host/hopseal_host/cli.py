@@ -62,6 +62,17 @@ def cmd_node(args: argparse.Namespace) -> int:
     return 0
 
 
+def _identity_args(p: argparse.ArgumentParser) -> None:
+    """The flags of a node that runs the `api` listener with its identity."""
+    p.add_argument("--vault", default=None, metavar="PATH",
+                   help="the node's identity file (created on first use; default $HOPSEAL_HOME/identity, "
+                   "HOPSEAL_HOME defaults to ~/.hopseal)")
+    p.add_argument("--secure-only", action="append", default=[], metavar="SERVICE",
+                   help="make SERVICE (e.g. echo) reachable only through a secure channel")
+    p.add_argument("--authorized", action="append", default=[], metavar="IDENTIFIER",
+                   help="accept secure channels only from this identifier (repeatable)")
+
+
 def _relay_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--relay", default=None, metavar="NAME",
                    help="register relay forward_to_NAME at the hub --at, leading to this node, and keep it alive")
@@ -174,13 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--forward", type=_forward, action="append", default=[], metavar="NAME=HOST:PORT",
                    help="start a forwarding worker NAME that relays everything to the node at "
                    "HOST:PORT (the middle node of the two-hop example, e.g. forward_to_bob=127.0.0.1:4000)")
-    n.add_argument("--vault", default=None, metavar="PATH",
-                   help="the node's identity file (created on first use; default $HOPSEAL_HOME/identity, "
-                   "HOPSEAL_HOME defaults to ~/.hopseal)")
-    n.add_argument("--secure-only", action="append", default=[], metavar="SERVICE",
-                   help="make SERVICE (e.g. echo) reachable only through a secure channel")
-    n.add_argument("--authorized", action="append", default=[], metavar="IDENTIFIER",
-                   help="accept secure channels only from this identifier (repeatable)")
+    _identity_args(n)
     n.add_argument("--no-secure-channel", action="store_true",
                    help="do not start the `api` secure-channel listener (no identity needed)")
     _relay_args(n)
@@ -201,11 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rc.add_argument("relay", metavar="NAME", help="the relay name (static): forward_to_NAME")
     rc.add_argument("--at", type=_hostport, required=True, metavar="HOST:PORT", help="the hub's TCP listener")
-    rc.add_argument("--vault", default=None, metavar="PATH", help="this node's identity file (default $HOPSEAL_HOME/identity)")
-    rc.add_argument("--secure-only", action="append", default=[], metavar="SERVICE",
-                    help="make SERVICE (e.g. echo) reachable only through a secure channel")
-    rc.add_argument("--authorized", action="append", default=[], metavar="IDENTIFIER",
-                    help="accept secure channels only from this identifier (repeatable)")
+    _identity_args(rc)
     rc.add_argument("--ping-interval", type=float, default=10.0, metavar="S",
                     help="seconds between pings through the relay (default 10; Ockam sessions ping every 10 s)")
     rc.set_defaults(func=cmd_relay_create)

@@ -31,7 +31,8 @@ from hopseal.tcp import TCPTransport
 from hopseal.vault import open_vault
 
 from .crypto_host import HostCrypto
-from .procs import ROOT, Child, free_port, py_env
+from .procs import ROOT, Child, free_port
+from .procs import cli as hopseal
 
 BOARD = os.path.join(ROOT, "boards", "esp32.json")
 ECHO_ROUNDS = 20
@@ -40,9 +41,6 @@ ECHO_ROUNDS = 20
 def say(text: str = "") -> None:
     print(text, flush=True)
 
-
-def hopseal(name: str, *args: str) -> Child:
-    return Child(name, [sys.executable, "-m", "hopseal_host.cli", *args], py_env())
 
 
 async def client(hub_port: int, relay: str, board_id: str, home: str) -> list[float]:

@@ -55,10 +55,10 @@ async def start_hub(listen: tuple[str, int], crypto, vault, relays_per_connectio
 
 
 async def serve(args: argparse.Namespace) -> None:
-    from .cli import host_crypto, open_identity
+    from .cli import default_home, host_crypto, open_identity
 
     crypto = host_crypto()
-    vault = open_identity(args.vault or os.path.join(os.environ.get("HOPSEAL_HOME", os.path.expanduser("~/.hopseal")), "hub-identity"), crypto)
+    vault = open_identity(args.vault or os.path.join(default_home(), "hub-identity"), crypto)
     node, _ = await start_hub(args.listen, crypto, vault, args.relays_per_connection, args.capture)
     try:
         while True:

@@ -102,3 +102,8 @@ class Child:
                 self.p.wait(5)
         self._t.join(2)
         return self.p.returncode
+
+
+def cli(name: str, *args: str, echo: bool = False) -> Child:
+    """`hopseal ARGS` as a child process (CPython, this interpreter)."""
+    return Child(name, [sys.executable, "-m", "hopseal_host.cli", *args], py_env(), echo=echo)
