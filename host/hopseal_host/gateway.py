@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from hopseal.app import parse_hostport
 from hopseal.node import Node
-from hopseal.routing import route, step
+from hopseal.services import Forwarder
 from hopseal.serial_frame import DEFAULT_MAX_BODY
 from hopseal.serial_link import SerialConnection
 from hopseal.tcp import TCPTransport
@@ -297,12 +297,12 @@ class ConsoleLines:
 # -- the gateway --------------------------------------------------------------------------------
 
 
-class HubWorker:
-    """The `hub` worker: forward everything to the hub connection of the moment."""
+class HubWorker(Forwarder):
+    """The `hub` worker: a Forwarder whose target is the hub connection of the moment."""
 
     def __init__(self, gateway: "Gateway"):
+        Forwarder.__init__(self, "hub", [])
         self.gateway = gateway
-        self.address = route("hub")[0]
         self.forwarded = 0
         self.dropped = 0
 
@@ -314,10 +314,9 @@ class HubWorker:
             if self.dropped == 1 or self.dropped % 100 == 0:
                 log.warning("hub is down: dropped %d message(s) so far", self.dropped)
             return
-        step(msg, self.address)
-        msg.onward = [conn.address] + msg.onward
+        self.to = [conn.address]
         self.forwarded += 1
-        await node.route(msg)
+        await Forwarder.handle_message(self, node, msg)
 
 
 class PortState:
