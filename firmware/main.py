@@ -3,7 +3,7 @@
 It reads the board file (board.json beside it; on the unix port the path given as the first
 argument), builds the hardware link that file names (board_io: USB-CDC REPL port, UART,
 CircuitPython usb_cdc.data or busio.UART, a pseudo-terminal, or Wi-Fi + TCP to the gateway) and
-runs the node with the default services (echo, uppercase) on it (hopseal.board_app).
+runs the node with the default services (echo, uppercase) on it (hopseal.apps.board).
 
     micropython firmware/main.py boards/unix.json [--name N] [--link stdio|pty:PATH|tcp:HOST:PORT]
         [--relay NAME] [--probe S] [--ping-interval S] [--down-after N] [--max-body B]
@@ -18,12 +18,12 @@ try:
 except ImportError:
     pass
 
-from hopseal import board_app  # noqa: E402
+from hopseal.apps import board  # noqa: E402
 
 
 def main(argv):
     try:
-        cfg = board_app.configure(argv)
+        cfg = board.configure(argv)
     except ValueError as e:
         print("error: %s" % e)
         return 2
@@ -31,15 +31,15 @@ def main(argv):
     stream = None
     if link["type"] == "tcp":
         if link.get("wifi"):
-            from hopseal.board_io import wifi_connect
+            from hopseal.apps.board_io import wifi_connect
 
             print("wifi: address %s" % wifi_connect(link["wifi"]))
     else:
-        from hopseal.board_io import open_stream
+        from hopseal.apps.board_io import open_stream
 
         stream = open_stream(link)
     try:
-        board_app.run(cfg, stream)
+        board.run(cfg, stream)
     finally:
         if stream is not None:
             stream.close()

@@ -6,10 +6,10 @@ the project's own error types (reliability goals `codec_roundtrip` and `codec_fu
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hopseal import bare, bare_v1, cbor
+from hopseal.wire import bare, cbor, message_v1
 from hopseal.errors import HopsealError
-from hopseal.routing import MAX_ADDRESS, Address, Message, decode_message
-from hopseal.tcp_frame import TCPFrameDecoder, encode_frame
+from hopseal.wire.message import MAX_ADDRESS, Address, Message, decode_message
+from hopseal.wire.tcp_frame import TCPFrameDecoder, encode_frame
 
 addresses = st.builds(Address, st.integers(0, 255), st.binary(max_size=40))
 routes = st.lists(addresses, max_size=8)
@@ -37,7 +37,7 @@ def test_message_round_trip(m):
 @given(messages)
 def test_bare_v1_round_trip(m):
     m.tracing = None
-    assert same_message(bare_v1.decode(bare_v1.encode(m)), m)
+    assert same_message(message_v1.decode(message_v1.encode(m)), m)
 
 
 @settings(max_examples=400)
@@ -73,7 +73,7 @@ def only_project_errors(fn, data):
 @settings(max_examples=1500)
 @given(st.binary(max_size=200))
 def test_random_bytes_into_every_decoder(data):
-    for fn in (decode_message, cbor.decode, bare.decode_string, bare_v1.decode):
+    for fn in (decode_message, cbor.decode, bare.decode_string, message_v1.decode):
         only_project_errors(fn, data)
     only_project_errors(TCPFrameDecoder(max_frame=64).feed, data)
 

@@ -15,8 +15,8 @@ from procs import free_port, hopseal, micropython
 from vboard import secure_echo_via_relay, Console, Hub, VirtualBoard, board_args, echo_via_relay, gateway, link_path, scenario_echo_both_ways, wait_line
 
 from hopseal.node import Node
-from hopseal.serial_link import SerialConnection
-from hopseal.services import start_default_services
+from hopseal.transport.serial import SerialConnection
+from hopseal.services.basic import start_default_services
 from hopseal_host.gateway import (
     ConsoleLines,
     Gateway,
@@ -198,7 +198,7 @@ def test_socket_url_and_hub_down_drops_in_process():
         await _wait(lambda: gw.node.counters.get("hub_down") == 1, what="hub_down count")
         # the hub comes up; the gateway connects with backoff and messages flow
         hub = Node("hub")
-        from hopseal.tcp import TCPTransport
+        from hopseal.transport.tcp import TCPTransport
 
         ht = TCPTransport(hub)
         start_default_services(hub)

@@ -7,14 +7,14 @@ from hypothesis import strategies as st
 
 from hs_backends import Counting, fast
 
-from hopseal import cbor
-from hopseal import identity as idm
+from hopseal.wire import cbor
+from hopseal.secure import identity as idm
 from hopseal.errors import CryptoError, HopsealError, IdentityError
-from hopseal.identity import (
+from hopseal.secure.identity import (
     Ed25519Signer, P256Signer, VerifiedCache, create_attestation, create_identity,
     encode_identity_payload, import_change_history, parse_attestation, rotate_key,
     verify_attestation, verify_identity_payload)
-from hopseal.vault import decode_vault
+from hopseal.secure.vault import decode_vault
 
 NOW = 1760000000
 

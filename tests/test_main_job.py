@@ -15,11 +15,11 @@ import os
 
 from procs import Child, free_port, hopseal
 
-from hopseal.channel import TrustIdentifiers, create_secure_channel
+from hopseal.secure.channel import TrustIdentifiers, create_secure_channel
 from hopseal.compat import wall_time
 from hopseal.node import Node
-from hopseal.tcp import TCPTransport
-from hopseal.vault import create_vault
+from hopseal.transport.tcp import TCPTransport
+from hopseal.secure.vault import create_vault
 from hopseal_host.crypto_host import HostCrypto
 from hopseal_host.procs import ROOT
 

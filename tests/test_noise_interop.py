@@ -14,7 +14,7 @@ from hs_backends import backends
 from vectors import load, unhex
 
 from hopseal.errors import HandshakeError
-from hopseal.noise import PROTOCOL_NAME_2021, HandshakeState
+from hopseal.secure.noise import PROTOCOL_NAME_2021, HandshakeState
 
 noise_connection = pytest.importorskip("noise.connection")
 NoiseConnection = noise_connection.NoiseConnection

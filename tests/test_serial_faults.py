@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hopseal.serial_frame import (
+from hopseal.wire.serial_frame import (
     DATA,
     DEFAULT_MAX_BODY,
     FRAME_TYPES,

@@ -20,9 +20,9 @@ import socket
 import pytest
 
 from hopseal.node import Node
-from hopseal.routing import decode_message
-from hopseal.serial_frame import DATA, FrameDecoder
-from hopseal.serial_link import SerialConnection
+from hopseal.wire.message import decode_message
+from hopseal.wire.serial_frame import DATA, FrameDecoder
+from hopseal.transport.serial import SerialConnection
 from hopseal_host.virtual_board import LineFaults
 
 SCENARIOS = {

@@ -16,8 +16,8 @@ import threading
 import pytest
 from procs import Child, free_port, micropython_path, mp_env, py_env
 
-from hopseal.routing import decode_message
-from hopseal.tcp_frame import TCPFrameDecoder, encode_frame
+from hopseal.wire.message import decode_message
+from hopseal.wire.tcp_frame import TCPFrameDecoder, encode_frame
 
 PEER = "tests/runtime/channel_peer.py"
 N = 1000

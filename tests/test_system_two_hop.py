@@ -9,11 +9,11 @@ import socket
 import pytest
 from procs import free_port, hopseal, micropython
 
-from hopseal import bare
+from hopseal.wire import bare
 from hopseal.node import Node
-from hopseal.routing import Address
-from hopseal.tcp import TCPTransport
-from hopseal.tcp_frame import encode_frame
+from hopseal.wire.message import Address
+from hopseal.transport.tcp import TCPTransport
+from hopseal.wire.tcp_frame import encode_frame
 
 
 def start_node(runtime, name, port, forward=None):
@@ -21,7 +21,7 @@ def start_node(runtime, name, port, forward=None):
     if forward:
         args += ["--forward", "forward_to_bob=127.0.0.1:%d" % forward]
     if runtime == "micropython":
-        p = micropython(name, "-m", "hopseal.app", *args)
+        p = micropython(name, "-m", "hopseal.apps.node", *args)
     else:
         p = hopseal(name, "node", *args)
     p.wait_for("listening on 127.0.0.1:%d" % port)
@@ -82,7 +82,7 @@ def test_node_process_survives_malformed_input(runtime):
             assert data in (b"", b"\x01")  # at most the version byte, then closed
             s.close()
         # the first connection still gets echo replies
-        from hopseal.routing import decode_message, encode_message, route
+        from hopseal.wire.message import decode_message, encode_message, route
 
         good.sendall(encode_frame(encode_message(route("echo"), route("me"), b"ping")))
         good.settimeout(5)

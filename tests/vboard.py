@@ -14,11 +14,11 @@ import time
 
 from procs import Proc, free_port, hopseal
 
-from hopseal import bare
+from hopseal.wire import bare
 from hopseal.node import Node
-from hopseal.relay import RelayService
-from hopseal.services import start_default_services
-from hopseal.tcp import TCPTransport
+from hopseal.services.relay import RelayService
+from hopseal.services.basic import start_default_services
+from hopseal.transport.tcp import TCPTransport
 from hopseal_host.virtual_board import VirtualBoard  # noqa: F401 - re-exported for tests
 
 
@@ -90,9 +90,9 @@ def echo_via_relay(hub: Hub, relay: str, text: str, timeout: float = 10) -> None
 def secure_echo_via_relay(hub: Hub, relay: str, text: str, timeout: float = 20) -> None:
     """A client with its own identity opens a secure channel to the board's `api` through the
     board's relay at the hub, and the board's (channel-only) echo answers through it."""
-    from hopseal.channel import create_secure_channel
+    from hopseal.secure.channel import create_secure_channel
     from hopseal.compat import wall_time
-    from hopseal.vault import create_vault
+    from hopseal.secure.vault import create_vault
     from hopseal_host.crypto_host import HostCrypto
 
     async def go() -> bytes:

@@ -12,13 +12,13 @@ import gc
 import sys
 import time
 
-from hopseal.channel import decode_plaintext, encode_payload
-from hopseal.channel_crypto import Decryptor, Encryptor
+from hopseal.secure.channel import decode_plaintext, encode_payload
+from hopseal.secure.cipher import Decryptor, Encryptor
 from hopseal.compat import wall_time
-from hopseal.identity import VerifiedCache, verify_identity_payload
-from hopseal.noise import HandshakeState
-from hopseal.routing import route
-from hopseal.vault import create_vault
+from hopseal.secure.identity import VerifiedCache, verify_identity_payload
+from hopseal.secure.noise import HandshakeState
+from hopseal.wire.message import route
+from hopseal.secure.vault import create_vault
 
 try:
     now_us = time.ticks_us

@@ -28,7 +28,7 @@ sys.path[:0] = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "host"), os.p
 
 import mpy  # noqa: E402
 from hopseal.errors import HopsealError  # noqa: E402
-from hopseal.vault import create_vault  # noqa: E402
+from hopseal.secure.vault import create_vault  # noqa: E402
 from hopseal_host.crypto_host import HostCrypto  # noqa: E402
 from hopseal_host.procs import Child, free_port  # noqa: E402
 
@@ -62,8 +62,8 @@ BASELINE: list[int] = []
 def side_ok(kib: int, role: str, vault: str, peer) -> bool:
     """One side (`role`) runs in MicroPython with only the handshake modules; the peer, with its
     own identity, is this process (HostCrypto); messages cross the child's stdin/stdout."""
-    from hopseal.identity import verify_identity_payload
-    from hopseal.noise import HandshakeState
+    from hopseal.secure.identity import verify_identity_payload
+    from hopseal.secure.noise import HandshakeState
 
     c = HostCrypto()
     p = subprocess.Popen(interpreter() + ["-X", "heapsize=%dK" % kib, os.path.join(ROOT, "tools", "mp_handshake_side.py"), role, vault],
@@ -101,7 +101,7 @@ def side_ok(kib: int, role: str, vault: str, peer) -> bool:
 
 def node_ok(kib: int, vault_dir: str, home: str) -> bool:
     port = free_port()
-    app = ["-m", "hopseal.app"] if not ROMFS[0] else [os.path.join(ROOT, "tools", "mp_romfs_app.py")]
+    app = ["-m", "hopseal.apps.node"] if not ROMFS[0] else [os.path.join(ROOT, "tools", "mp_romfs_app.py")]
     node = Child("node", interpreter() + ["-X", "heapsize=%dK" % kib] + app + ["--listen",
                           "127.0.0.1:%d" % port, "--vault", vault_dir, "--secure-only", "echo"], env())
     try:

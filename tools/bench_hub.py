@@ -22,12 +22,12 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "host"), os.path.join(ROOT, "tests")]
 
-from hopseal.channel import create_secure_channel  # noqa: E402
+from hopseal.secure.channel import create_secure_channel  # noqa: E402
 from hopseal.compat import set_log_sink, wall_time  # noqa: E402
 from hopseal.node import Node  # noqa: E402
-from hopseal.relay import RelayClient  # noqa: E402
-from hopseal.tcp import TCPTransport  # noqa: E402
-from hopseal.vault import create_vault  # noqa: E402
+from hopseal.services.relay import RelayClient  # noqa: E402
+from hopseal.transport.tcp import TCPTransport  # noqa: E402
+from hopseal.secure.vault import create_vault  # noqa: E402
 from hopseal_host.crypto_host import HostCrypto  # noqa: E402
 from hopseal_host.procs import Child, free_port  # noqa: E402
 from hopseal_host.procs import cli as hopseal  # noqa: E402

@@ -24,8 +24,8 @@ except AttributeError:
 
 from hopseal.compat import set_log_sink
 from hopseal.node import Node
-from hopseal.services import Forwarder, start_default_services
-from hopseal.tcp import TCPTransport
+from hopseal.services.basic import Forwarder, start_default_services
+from hopseal.transport.tcp import TCPTransport
 
 N_RTT = 300
 N_PIPE = 1000

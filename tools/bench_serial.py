@@ -16,7 +16,7 @@ try:
 except NameError:  # frozen or pasted into a REPL
     pass
 
-from hopseal.serial_frame import DATA, FrameDecoder, FrameEncoder, encode_frame, max_frame_size
+from hopseal.wire.serial_frame import DATA, FrameDecoder, FrameEncoder, encode_frame, max_frame_size
 
 try:
     from time import ticks_diff, ticks_us  # MicroPython

@@ -32,9 +32,9 @@ for p in ("firmware", "host"):
 
 from hopseal.compat import set_log_sink  # noqa: E402
 from hopseal.node import Node  # noqa: E402
-from hopseal.routing import encode_message, route  # noqa: E402
-from hopseal.serial_frame import DATA, encode_frame  # noqa: E402
-from hopseal.serial_link import SerialConnection  # noqa: E402
+from hopseal.wire.message import encode_message, route  # noqa: E402
+from hopseal.wire.serial_frame import DATA, encode_frame  # noqa: E402
+from hopseal.transport.serial import SerialConnection  # noqa: E402
 from hopseal_host.gateway import SerialPortStream  # noqa: E402
 
 SIZES = (64, 256, 1024)

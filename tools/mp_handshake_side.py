@@ -18,9 +18,9 @@ from binascii import hexlify, unhexlify  # noqa: E402
 
 from hopseal.compat import wall_time  # noqa: E402
 from hopseal.crypto.soft import SoftCrypto  # noqa: E402
-from hopseal.identity import identifier_text, verify_identity_payload  # noqa: E402
-from hopseal.noise import HandshakeState  # noqa: E402
-from hopseal.vault import load_vault  # noqa: E402
+from hopseal.secure.identity import identifier_text, verify_identity_payload  # noqa: E402
+from hopseal.secure.noise import HandshakeState  # noqa: E402
+from hopseal.secure.vault import load_vault  # noqa: E402
 
 
 def send(b):

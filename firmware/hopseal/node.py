@@ -17,7 +17,7 @@ import asyncio
 
 from .compat import get_logger
 from .errors import HopsealError, ReceiveTimeout, RoutingError
-from .routing import LOCAL, Address, Message, route as make_route
+from .wire.message import LOCAL, Address, Message, route as make_route
 
 log = get_logger("node")
 

@@ -9,7 +9,7 @@ import asyncio
 import os
 import sys
 
-from hopseal.app import parse_hostport
+from hopseal.apps.node import parse_hostport
 from hopseal.errors import HopsealError
 
 from . import logsetup
@@ -40,7 +40,7 @@ def host_crypto():
 
 
 def open_identity(vault_dir: str | None, crypto=None):
-    from hopseal.vault import open_vault
+    from hopseal.secure.vault import open_vault
 
     crypto = crypto or host_crypto()
     path = vault_dir or os.path.join(default_home(), "identity")
@@ -49,7 +49,7 @@ def open_identity(vault_dir: str | None, crypto=None):
 
 
 def cmd_node(args: argparse.Namespace) -> int:
-    from hopseal.app import serve
+    from hopseal.apps.node import serve
 
     if (args.relay is None) != (args.at is None):
         raise HopsealError("--relay NAME and --at HOST:PORT go together")
@@ -80,7 +80,7 @@ def _relay_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_relay_create(args: argparse.Namespace) -> int:
-    from hopseal.app import serve
+    from hopseal.apps.node import serve
 
     crypto = host_crypto()
     asyncio.run(serve(name=args.relay, listen=None, forwards=[], crypto=crypto, vault=open_identity(args.vault, crypto),
@@ -112,7 +112,7 @@ def cmd_identity_show(args: argparse.Namespace) -> int:
 
 async def open_route(node, text: str, vault, authorized: list[str] | None, timeout: float):
     """Resolve a multiaddr route, opening the secure channels it names; returns (route, channels)."""
-    from hopseal.channel import TrustIdentifiers, create_secure_channel
+    from hopseal.secure.channel import TrustIdentifiers, create_secure_channel
 
     from .multiaddr import parse
 
@@ -130,9 +130,9 @@ async def open_route(node, text: str, vault, authorized: list[str] | None, timeo
 
 
 def cmd_message_send(args: argparse.Namespace) -> int:
-    from hopseal import bare
+    from hopseal.wire import bare
     from hopseal.node import Node
-    from hopseal.tcp import TCPTransport
+    from hopseal.transport.tcp import TCPTransport
 
     async def go() -> bytes:
         crypto = host_crypto()

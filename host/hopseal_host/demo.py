@@ -24,11 +24,11 @@ import sys
 import tempfile
 import time
 
-from hopseal.channel import TrustIdentifiers, create_secure_channel
+from hopseal.secure.channel import TrustIdentifiers, create_secure_channel
 from hopseal.compat import set_log_sink
 from hopseal.node import Node
-from hopseal.tcp import TCPTransport
-from hopseal.vault import open_vault
+from hopseal.transport.tcp import TCPTransport
+from hopseal.secure.vault import open_vault
 
 from .crypto_host import HostCrypto
 from .procs import ROOT, Child, free_port

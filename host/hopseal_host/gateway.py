@@ -31,12 +31,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from hopseal.app import parse_hostport
+from hopseal.apps.node import parse_hostport
 from hopseal.node import Node
-from hopseal.services import Forwarder
-from hopseal.serial_frame import DEFAULT_MAX_BODY
-from hopseal.serial_link import SerialConnection
-from hopseal.tcp import TCPTransport
+from hopseal.services.basic import Forwarder
+from hopseal.wire.serial_frame import DEFAULT_MAX_BODY
+from hopseal.transport.serial import SerialConnection
+from hopseal.transport.tcp import TCPTransport
 
 log = logging.getLogger("hopseal.gateway")
 console_log = logging.getLogger("hopseal.console")

@@ -16,9 +16,9 @@ import asyncio
 import logging
 import os
 
-from hopseal.app import build, say
-from hopseal.channel import channel_only
-from hopseal.relay import RelayService
+from hopseal.apps.node import build, say
+from hopseal.secure.channel import channel_only
+from hopseal.services.relay import RelayService
 
 from .capture import Capture
 

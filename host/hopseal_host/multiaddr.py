@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hopseal.routing import Address, TCP
+from hopseal.wire.message import Address, TCP
 
 
 @dataclass

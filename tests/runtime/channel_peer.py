@@ -10,14 +10,14 @@
 import asyncio
 import sys
 
-from hopseal.app import parse_hostport
-from hopseal.channel import SecureChannelListener, TrustIdentifiers, channel_only, create_secure_channel
+from hopseal.apps.node import parse_hostport
+from hopseal.secure.channel import SecureChannelListener, TrustIdentifiers, channel_only, create_secure_channel
 from hopseal.compat import set_log_sink, wall_time
 from hopseal.errors import ReceiveTimeout
 from hopseal.node import Node
-from hopseal.services import Echo
-from hopseal.tcp import TCPTransport
-from hopseal.vault import open_vault
+from hopseal.services.basic import Echo
+from hopseal.transport.tcp import TCPTransport
+from hopseal.secure.vault import open_vault
 
 
 def crypto():

@@ -9,7 +9,7 @@ import os
 
 from rt import raises, run
 
-from hopseal import board_app, board_io
+from hopseal.apps import board, board_io
 from hopseal.errors import TransportError
 
 
@@ -39,7 +39,7 @@ def test_every_board_file_is_complete():
                  "rp2350-pico2.json", "circuitpython-pico.json"):
         assert want in names, want
     for n in names:
-        cfg = board_app.configure([BOARDS + "/" + n])
+        cfg = board.configure([BOARDS + "/" + n])
         link = cfg["link"]
         assert link["type"] in LINK_KEYS, n
         for k in LINK_KEYS[link["type"]]:
@@ -52,17 +52,17 @@ def test_every_board_file_is_complete():
 
 
 def test_command_line_overrides_the_board_file():
-    cfg = board_app.configure([BOARDS + "/unix.json", "--name", "b7", "--link", "tcp:10.0.0.2:4100",
+    cfg = board.configure([BOARDS + "/unix.json", "--name", "b7", "--link", "tcp:10.0.0.2:4100",
                                "--relay", "b7", "--probe", "0.5", "--ping-interval", "0.25", "--max-body", "512"])
     assert cfg["name"] == "b7" and cfg["relay"] == "b7" and cfg["probe"] == 0.5
     assert cfg["link"] == {"type": "tcp", "host": "10.0.0.2", "port": 4100}
     assert cfg["ping_interval"] == 0.25 and cfg["max_body"] == 512
-    assert board_app.parse_link("pty:/dev/pts/3") == {"type": "pty", "path": "/dev/pts/3"}
-    assert board_app.parse_link("stdio") == {"type": "stdio"}
+    assert board.parse_link("pty:/dev/pts/3") == {"type": "pty", "path": "/dev/pts/3"}
+    assert board.parse_link("stdio") == {"type": "stdio"}
     for bad in ("tcp:nohost", "pty:", "usb", "tcp::1"):
-        raises(ValueError, board_app.parse_link, bad)
-    raises(ValueError, board_app.configure, [BOARDS + "/unix.json", "--colour", "red"])
-    raises(ValueError, board_app.configure, [BOARDS + "/unix.json", "--name"])
+        raises(ValueError, board.parse_link, bad)
+    raises(ValueError, board.configure, [BOARDS + "/unix.json", "--colour", "red"])
+    raises(ValueError, board.configure, [BOARDS + "/unix.json", "--name"])
     raises(TransportError, board_io.open_stream, {"type": "carrier-pigeon"})
 
 
@@ -110,6 +110,6 @@ def test_in_waiting_stream():
 
 
 def test_board_link_before_the_link_exists():
-    link = board_app.BoardLink()
+    link = board.BoardLink()
     assert not link.up
     raises(TransportError, link.route_to, "hub", "echo")

@@ -4,15 +4,15 @@ import asyncio
 from hs_backends import backends
 from rt import listen_anywhere, quiet, run
 
-from hopseal.channel import SecureChannelListener, TrustIdentifiers, channel_only, create_secure_channel
+from hopseal.secure.channel import SecureChannelListener, TrustIdentifiers, channel_only, create_secure_channel
 from hopseal.compat import wall_time
 from hopseal.errors import IdentityError, ReceiveTimeout
-from hopseal.identity import VerifiedCache
+from hopseal.secure.identity import VerifiedCache
 from hopseal.node import Node
-from hopseal.relay import RelayClient, RelayService
-from hopseal.services import Echo, Uppercase
-from hopseal.tcp import TCPTransport
-from hopseal.vault import create_vault
+from hopseal.services.relay import RelayClient, RelayService
+from hopseal.services.basic import Echo, Uppercase
+from hopseal.transport.tcp import TCPTransport
+from hopseal.secure.vault import create_vault
 
 CRYPTO = backends()[-1]  # SoftCrypto where it exists (the board's), else the host backend
 _vaults = []
@@ -174,7 +174,7 @@ def test_abandoned_handshake_expires_and_frees_its_channel():
     quiet()
 
     async def main():
-        from hopseal.noise import HandshakeState
+        from hopseal.secure.noise import HandshakeState
 
         bob = Node("bob", crypto=CRYPTO)
         lst = SecureChannelListener(bob, vaults()[1], "api", timeout=0.3)

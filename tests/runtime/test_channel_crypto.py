@@ -6,7 +6,7 @@ decrypts (reliability goals tamper_transport, replay_window_table, nonce_exhaust
 from hs_backends import backends
 from rt import raises
 
-from hopseal.channel_crypto import KEY_RENEWAL_INTERVAL, Decryptor, Encryptor, rekey
+from hopseal.secure.cipher import KEY_RENEWAL_INTERVAL, Decryptor, Encryptor, rekey
 from hopseal.errors import ChannelError, CryptoError
 
 KEY = bytes(range(32))

@@ -6,10 +6,10 @@ trailing garbage; only the project's own error types may come out.
 from rt import raises
 from vectors import load, unhex
 
-from hopseal import bare, bare_v1, cbor
+from hopseal.wire import bare, cbor, message_v1
 from hopseal.errors import DecodeError, EncodeError, HopsealError
-from hopseal.routing import Address, Message, decode_message, encode_message, route, route_from_cbor
-from hopseal.tcp_frame import encode_frame
+from hopseal.wire.message import Address, Message, decode_message, encode_message, route, route_from_cbor
+from hopseal.wire.tcp_frame import encode_frame
 
 ENC = load("encodings.json")
 
@@ -57,13 +57,13 @@ def test_tracing_context_element_accepted_and_kept():
 def test_bare_v1_2021_vector_round_trips():
     v = ENC["bare_transport_message_v1_2021"]
     raw = unhex(v["hex"])
-    m = bare_v1.decode(raw)
+    m = message_v1.decode(raw)
     assert m.onward == route(*v["onward"]) and m.return_ == route(*v["return"])
     assert m.payload == v["payload_utf8"].encode()
-    assert bare_v1.encode(m) == raw
-    check_prefixes(bare_v1.decode, raw)
-    check_trailing(bare_v1.decode, raw)
-    raises(DecodeError, bare_v1.decode, b"\x02" + raw[1:])
+    assert message_v1.encode(m) == raw
+    check_prefixes(message_v1.decode, raw)
+    check_trailing(message_v1.decode, raw)
+    raises(DecodeError, message_v1.decode, b"\x02" + raw[1:])
 
 
 def test_secure_channel_plaintexts_round_trip():
@@ -192,7 +192,7 @@ def test_random_bytes_raise_only_project_errors():
 
     for i in range(400):
         data = os.urandom(i % 40)
-        for dec in (decode_message, cbor.decode, bare.decode_string, bare_v1.decode):
+        for dec in (decode_message, cbor.decode, bare.decode_string, message_v1.decode):
             try:
                 dec(data)
             except HopsealError:

@@ -8,13 +8,13 @@ from hs_backends import IS_MICROPYTHON, Counting, backends, fast
 from rt import raises
 from vectors import load, unhex
 
-from hopseal import cbor
+from hopseal.wire import cbor
 from hopseal.errors import HopsealError, IdentityError
-from hopseal.identity import (
+from hopseal.secure.identity import (
     CLOCK_SKEW, IDENTITY_TTL, PURPOSE_KEY_TTL, Ed25519Signer, VerifiedCache, create_attestation,
     create_identity, encode_identity_payload, identifier_text, import_change_history,
     parse_attestation, parse_identifier, verify_attestation, verify_identity_payload)
-from hopseal.vault import FILE_NAME, decode_vault, load_vault, open_vault
+from hopseal.secure.vault import FILE_NAME, decode_vault, load_vault, open_vault
 
 V = load("ockam_identity_ed25519.json")
 CH = unhex(V["change_history_hex"])

@@ -3,13 +3,13 @@ import asyncio
 
 from rt import listen_anywhere, quiet, raises, run
 
-from hopseal import bare, cbor
+from hopseal.wire import bare, cbor
 from hopseal.errors import ReceiveTimeout, RoutingError
 from hopseal.node import FunctionWorker, Node
-from hopseal.routing import Address, encode_message, route
-from hopseal.services import Forwarder, start_default_services
-from hopseal.tcp import TCPTransport
-from hopseal.tcp_frame import encode_frame
+from hopseal.wire.message import Address, encode_message, route
+from hopseal.services.basic import Forwarder, start_default_services
+from hopseal.transport.tcp import TCPTransport
+from hopseal.wire.tcp_frame import encode_frame
 
 
 def test_local_routing_and_return_routes():

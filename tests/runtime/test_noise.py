@@ -7,9 +7,9 @@ from hs_backends import IS_MICROPYTHON, backends, fast
 from rt import raises
 from vectors import load, unhex
 
-from hopseal import noise
+from hopseal.secure import noise
 from hopseal.errors import CryptoError, HandshakeError
-from hopseal.noise import MAX_MESSAGE, PROTOCOL_NAME, HandshakeState, SymmetricState
+from hopseal.secure.noise import MAX_MESSAGE, PROTOCOL_NAME, HandshakeState, SymmetricState
 
 V = load("ockam_noise_xx.json")
 VEC = V["vector"]

@@ -4,14 +4,14 @@ import asyncio
 from rt import listen_anywhere, quiet, run
 from vectors import unhex
 
-from hopseal import bare
+from hopseal.wire import bare
 from hopseal.errors import ReceiveTimeout
 from hopseal.node import Node
-from hopseal.relay import RelayClient, RelayService
-from hopseal.routing import encode_message, route
-from hopseal.services import start_default_services
-from hopseal.tcp import TCPTransport
-from hopseal.tcp_frame import encode_frame
+from hopseal.services.relay import RelayClient, RelayService
+from hopseal.wire.message import encode_message, route
+from hopseal.services.basic import start_default_services
+from hopseal.transport.tcp import TCPTransport
+from hopseal.wire.tcp_frame import encode_frame
 
 
 def test_registration_frame_matches_spec_example():

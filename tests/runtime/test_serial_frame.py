@@ -8,7 +8,7 @@ from binascii import crc32
 from vectors import load, unhex
 
 from hopseal.errors import DecodeError, FrameError
-from hopseal.serial_frame import (
+from hopseal.wire.serial_frame import (
     DATA,
     DEFAULT_MAX_BODY,
     FRAME_TYPES,

@@ -8,20 +8,20 @@ import asyncio
 
 from rt import quiet, run
 
-from hopseal import bare
+from hopseal.wire import bare
 from hopseal.node import Node
-from hopseal.routing import Address, encode_message, route
-from hopseal.serial_frame import DATA, HELLO, PING, PONG, FrameDecoder, encode_frame
-from hopseal.serial_link import (
+from hopseal.wire.message import Address, encode_message, route
+from hopseal.wire.serial_frame import DATA, HELLO, PING, PONG, FrameDecoder, encode_frame
+from hopseal.wire.serial_link import (
     BAD_VERSION,
     DOWN,
     UP,
-    SerialConnection,
     SerialLink,
     hello_body,
     parse_hello,
 )
-from hopseal.services import start_default_services
+from hopseal.services.basic import start_default_services
+from hopseal.transport.serial import SerialConnection
 
 INTERVAL_MS = 100
 

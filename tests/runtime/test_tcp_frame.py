@@ -3,7 +3,7 @@ from rt import raises
 from vectors import load, unhex
 
 from hopseal.errors import FrameError
-from hopseal.tcp_frame import TCPFrameDecoder, encode_frame, frame_header
+from hopseal.wire.tcp_frame import TCPFrameDecoder, encode_frame, frame_header
 
 FRAME = unhex(load("encodings.json")["tcp_frame_current"]["hex"])
 BODY = FRAME[4:]

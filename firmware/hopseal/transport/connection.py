@@ -18,9 +18,9 @@ Rules upheld here:
 """
 import asyncio
 
-from .compat import get_logger
-from .errors import HopsealError, RoutingError
-from .routing import LOCAL, Address, decode_message, route_str, step
+from ..compat import get_logger
+from ..errors import HopsealError, RoutingError
+from ..wire.message import LOCAL, Address, decode_message, route_str, step
 
 log = get_logger("link")
 
@@ -57,7 +57,7 @@ class StreamConnection:
 
     def route_to(self, *rest):
         """A route that goes out over this connection, then along `rest`."""
-        from .routing import route
+        from ..wire.message import route
 
         return [self.address] + route(*rest)
 

@@ -1,7 +1,7 @@
 """Run a node with the default services: the one entry point shared by boards and the host CLI.
 
 On the unix port (and so on the virtual board):
-    micropython -m hopseal.app --listen 127.0.0.1:4000 [--forward NAME=HOST:PORT ...] [--name N]
+    micropython -m hopseal.apps.node --listen 127.0.0.1:4000 [--forward NAME=HOST:PORT ...] [--name N]
         [--vault DIR] [--secure-only SERVICE ...] [--authorized IDENTIFIER ...]
         [--relay NAME --at HOST:PORT]
 With --vault the node loads (or creates) its identity in DIR and runs the secure-channel listener
@@ -11,9 +11,9 @@ The host's `hopseal node` calls `serve()` with the same meaning.
 import asyncio
 import sys
 
-from .node import Node
-from .services import Forwarder, start_default_services
-from .tcp import TCPTransport
+from ..node import Node
+from ..services.basic import Forwarder, start_default_services
+from ..transport.tcp import TCPTransport
 
 
 def say(text):
@@ -45,8 +45,8 @@ async def build(name="node", listen=None, forwards=(), crypto=None, services=Tru
     if services:
         start_default_services(node)
     if vault is not None:
-        from .channel import SecureChannelListener, TrustIdentifiers, channel_only
-        from .identity import VerifiedCache
+        from ..secure.channel import SecureChannelListener, TrustIdentifiers, channel_only
+        from ..secure.identity import VerifiedCache
 
         trust = TrustIdentifiers(authorized) if authorized else None
         node.api = SecureChannelListener(node, vault, api, trust=trust, cache=VerifiedCache(8))
@@ -65,7 +65,7 @@ async def build(name="node", listen=None, forwards=(), crypto=None, services=Tru
     if relay is not None:
         # `ockam relay create NAME --at HUB --to this node`: forward_to_NAME at the hub leads here,
         # kept alive by pinging through it and re-registering when that fails (ockam-wire §5.3)
-        from .relay import RelayClient
+        from ..services.relay import RelayClient
 
         client = RelayClient(node, ["1#%s:%d" % relay_at], name=relay)
         say("relay %s registered at %s:%d" % (await client.register(), relay_at[0], relay_at[1]))
@@ -119,9 +119,9 @@ def main(argv):
         i += 2
     path = kw.pop("vault_path", None)
     if path is not None:
-        from .compat import wall_time
-        from .crypto.soft import SoftCrypto
-        from .vault import open_vault
+        from ..compat import wall_time
+        from ..crypto.soft import SoftCrypto
+        from ..secure.vault import open_vault
 
         kw["crypto"] = SoftCrypto()
         kw["vault"] = open_vault(kw["crypto"], path, wall_time())

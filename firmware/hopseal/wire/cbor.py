@@ -11,7 +11,7 @@ Rules this module upholds:
 """
 import struct
 
-from .errors import DecodeError, EncodeError
+from ..errors import DecodeError, EncodeError
 
 MAX_DEPTH = 16
 

@@ -19,8 +19,8 @@ is not a byte of any UTF-8 text). Rules this module upholds:
 from binascii import crc32
 from struct import pack_into
 
-from .compat import const
-from .errors import DecodeError, FrameError
+from ..compat import const
+from ..errors import DecodeError, FrameError
 
 # serial-link.md §2: frame types. FRAME_TYPES maps type -> (min body, max body or None for max_body).
 # To add a type, add a constant and a row; encoder and decoder both read the table.

@@ -3,7 +3,7 @@
 Relay requests and replies, `String` payloads and portal messages use it. Decoders take
 `(buf, pos)` and return `(value, new_pos)`; they raise `DecodeError` and nothing else.
 """
-from .errors import DecodeError, EncodeError
+from ..errors import DecodeError, EncodeError
 
 
 def write_uleb128(buf, n):

@@ -20,10 +20,10 @@ Client:
 """
 import asyncio
 
-from . import bare
-from .compat import get_logger, hexstr, random_bytes
-from .errors import DecodeError, HopsealError, RoutingError
-from .routing import Address, route, step
+from ..wire import bare
+from ..compat import get_logger, hexstr, random_bytes
+from ..errors import DecodeError, HopsealError, RoutingError
+from ..wire.message import Address, route, step
 
 log = get_logger("relay")
 

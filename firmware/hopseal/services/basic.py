@@ -5,8 +5,8 @@
 - `Forwarder`: the relay worker of a middle node (the `forward_to_bob` worker of the two-hop
   example): steps itself off the onward route and prepends a fixed route.
 """
-from . import bare
-from .routing import route, step
+from ..wire import bare
+from ..wire.message import route, step
 
 
 class Echo:

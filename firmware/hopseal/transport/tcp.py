@@ -6,11 +6,11 @@ like Ockam's `resolve_transport_route`.
 """
 import asyncio
 
-from .compat import get_logger
-from .errors import TransportError
-from .link import StreamConnection
-from .routing import TCP, Address
-from .tcp_frame import DEFAULT_MAX_FRAME, TCPFrameDecoder, frame_header
+from ..compat import get_logger
+from ..errors import TransportError
+from .connection import StreamConnection
+from ..wire.message import TCP, Address
+from ..wire.tcp_frame import DEFAULT_MAX_FRAME, TCPFrameDecoder, frame_header
 
 log = get_logger("tcp")
 

@@ -1,9 +1,8 @@
 """The serial link (serial-link.md §7): hello exchange, liveness and restart detection on top of
-the frames of serial_frame.py, and `SerialConnection`, the transport connection that runs it.
+the frames of serial_frame.py.
 
 `SerialLink` is sans-I/O: bytes and a millisecond clock in; DATA bodies, control frames to write
-and events out. `SerialConnection` is a `StreamConnection` (sender worker + receive loop, link.py)
-that drives it over any duck-typed byte stream (`read(n)`, `write(b)`, `drain()`, `close()`).
+and events out. `hopseal.transport.serial.SerialConnection` drives it over a byte stream.
 
 Rules upheld here (serial-link.md §7):
 - Line noise never closes the link. Damaged frames are counted by the decoder and dropped; a DATA
@@ -25,12 +24,9 @@ Rules upheld here (serial-link.md §7):
   a sign of life. `down_after` intervals without one is link down (`on_link_down`).
 - Hooks never block the receive loop: a hook that returns a coroutine is run as a task.
 """
-import asyncio
 from struct import pack
 
-from .compat import const, get_logger, ticks_diff, ticks_ms
-from .errors import FrameError, HopsealError
-from .link import StreamConnection, _current_task
+from ..compat import const, get_logger, ticks_diff
 from .serial_frame import (
     DATA,
     DEFAULT_MAX_BODY,
@@ -40,7 +36,6 @@ from .serial_frame import (
     PING,
     PONG,
     FrameDecoder,
-    FrameEncoder,
     encode_frame,
 )
 
@@ -270,164 +265,3 @@ class SerialLink:
         if self.state != UP and self.may_speak:
             if self.last_hello is None or ticks_diff(now, self.last_hello) >= self.interval_ms:
                 self._hello(now, False)
-
-
-class SerialConnection(StreamConnection):
-    """A transport connection over a serial byte stream (UART, USB-CDC, pty, pyserial port).
-
-    Hooks (lists of callables; a coroutine result runs as a task):
-        on_link_up(conn, restarted)    the peer's HELLO was seen (again: restarted=True)
-        on_link_down(conn, why)        silence, a bad version, a REPL prompt, or the stream closed
-        on_close(conn)                 the stream is gone (from StreamConnection)
-    `on_text(conn, data)` (one callable or None) receives console text; without it text is counted
-    (`text_bytes`) and dropped.
-    """
-
-    def __init__(self, node, reader, writer, peer="serial", name="", max_body=DEFAULT_MAX_BODY,
-                 interval=2.0, down_after=3, speak_first=True, read_size=256, on_text=None):
-        StreamConnection.__init__(self, node, reader, writer, None, peer, "serial", read_size)
-        self.link = SerialLink(name, max_body, int(interval * 1000), down_after, speak_first)
-        self.encoder = FrameEncoder(max_body)
-        self.on_link_up = []
-        self.on_link_down = []
-        self.on_text = on_text
-        self.timer = None
-
-    @property
-    def up(self):
-        return self.link.state == UP
-
-    def stats(self):
-        d = self.link.stats()
-        d["tx_frames"] = self.tx_frames
-        d["rx_frames"] = self.rx_frames
-        return d
-
-    async def start(self):
-        """Register the sender worker, say HELLO (if this side speaks first), start the loops."""
-        self.node.start_worker(self.address, self)
-        self.link.start(ticks_ms())
-        await self._flush()
-        self.task = asyncio.create_task(self._run())
-        self.timer = asyncio.create_task(self._timer())
-        return self
-
-    async def restart_hello(self):
-        self.link.restart_hello(ticks_ms())
-        await self._flush()
-
-    # -- sending -------------------------------------------------------------------------------
-    async def _send(self, node, msg):
-        if self.link.state != UP:
-            self.link.tx_not_up += 1
-            node.count("serial_tx_not_up")
-            log.warning("%r: link is down; dropped %r", self, msg)
-            return
-        body = msg.encode()
-        if len(body) > self.link.tx_limit():
-            self.link.tx_oversize += 1
-            node.count("serial_tx_oversize")
-            log.warning("%r: message of %d bytes exceeds the %d byte frame limit; dropped", self, len(body),
-                        self.link.tx_limit())
-            return
-        async with self.lock:
-            # the encoder's buffer is shared: encode and write under the lock
-            try:
-                wire = self.encoder.encode(DATA, body)
-            except FrameError as e:  # pragma: no cover - the length was checked above
-                log.warning("%r: %s", self, e)
-                return
-            if not await self._put(wire):
-                return
-        self.tx_frames += 1
-
-    async def _put(self, data):
-        # caller holds self.lock
-        self.tap("tx", data)
-        try:
-            self.writer.write(data)
-            await self.writer.drain()
-            return True
-        except OSError as e:
-            await self.close("write failed: %s" % e)
-            return False
-
-    async def _flush(self):
-        """Dispatch the link's events, then write its pending control frames."""
-        link = self.link
-        if link.events:
-            events = link.events
-            link.events = []
-            for ev in events:
-                self._event(ev)
-        if link.out:
-            out = link.out
-            link.out = []
-            async with self.lock:
-                for f in out:
-                    if not await self._put(f):
-                        break
-
-    def _event(self, ev):
-        kind = ev[0]
-        if kind == EV_TEXT:
-            if self.on_text is not None:
-                self._call(self.on_text, ev[1])
-            return
-        if kind == EV_UP:
-            l = self.link
-            log.info("%r: link up%s (peer %r, max frame %s)", self, " again: the peer restarted" if ev[1] else "",
-                     l.peer_name, l.peer_max_body)
-            for cb in self.on_link_up:
-                self._call(cb, ev[1])
-        else:
-            log.warning("%r: link down: %s", self, ev[1])
-            for cb in self.on_link_down:
-                self._call(cb, ev[1])
-
-    def _call(self, cb, arg):
-        try:
-            r = cb(self, arg)
-            if r is not None and hasattr(r, "send"):
-                asyncio.create_task(r)
-        except HopsealError as e:
-            log.warning("%r: hook failed: %s", self, e)
-
-    # -- receiving -----------------------------------------------------------------------------
-    async def _received(self, data):
-        bodies = self.link.feed(data, ticks_ms())
-        await self._flush()
-        for body in bodies:
-            try:
-                await self._deliver(body)
-            except HopsealError as e:
-                # passed the CRC, so not line noise, but a serial link is not torn down for one
-                # bad message: count it and go on (§7.5)
-                self.link.bad_messages += 1
-                self.node.count("serial_bad_messages")
-                log.error("%r: dropped a bad message: %s", self, e)
-
-    async def _timer(self):
-        step_s = self.link.interval_ms / 4000
-        if step_s < 0.01:
-            step_s = 0.01
-        while not self.closed:
-            await asyncio.sleep(step_s)
-            if self.closed:
-                break
-            self.link.tick(ticks_ms())
-            await self._flush()
-
-    async def close(self, why="closed"):
-        if self.closed:
-            return
-        if self.timer is not None and self.timer is not _current_task():
-            self.timer.cancel()
-        if self.link.state == UP:
-            self.link._go_down("connection closed: %s" % why)
-            events = self.link.events
-            self.link.events = []
-            for ev in events:
-                if ev[0] != EV_TEXT:
-                    self._event(ev)
-        await StreamConnection.close(self, why)

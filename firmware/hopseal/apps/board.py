@@ -27,11 +27,11 @@ Board file keys (boards/*.json; every key optional except "link"):
 """
 import asyncio
 
-from . import bare
-from .compat import get_logger, ticks_diff, ticks_ms
-from .errors import HopsealError, TransportError
-from .node import Node
-from .services import start_default_services
+from ..wire import bare
+from ..compat import get_logger, ticks_diff, ticks_ms
+from ..errors import HopsealError, TransportError
+from ..node import Node
+from ..services.basic import start_default_services
 
 log = get_logger("board")
 
@@ -166,7 +166,7 @@ class SerialBoardLink(BoardLink):
 
     async def run(self, node):
         """Run until the stream ends (on a board: never; the virtual board: when unplugged)."""
-        from .serial_link import SerialConnection
+        from ..transport.serial import SerialConnection
 
         cfg = self.cfg
         conn = SerialConnection(node, self.stream, self.stream, "gateway", cfg["name"], cfg["max_body"],
@@ -187,7 +187,7 @@ class TCPBoardLink(BoardLink):
         self.cfg = cfg
 
     async def run(self, node):
-        from .tcp import TCPTransport
+        from ..transport.tcp import TCPTransport
 
         link = self.cfg["link"]
         tcp = TCPTransport(node, max_frame=self.cfg["max_body"])
@@ -233,11 +233,11 @@ class Board:
 
     def _secure(self, cfg):
         """Identity, the `api` listener, and channel-only `echo` (imported only when configured)."""
-        from .channel import SecureChannelListener, TrustIdentifiers, channel_only
-        from .compat import wall_time
-        from .crypto.soft import SoftCrypto
-        from .identity import VerifiedCache
-        from .vault import open_vault
+        from ..secure.channel import SecureChannelListener, TrustIdentifiers, channel_only
+        from ..compat import wall_time
+        from ..crypto.soft import SoftCrypto
+        from ..secure.identity import VerifiedCache
+        from ..secure.vault import open_vault
 
         self.node.crypto = SoftCrypto()
         self.vault = open_vault(self.node.crypto, cfg["vault"], wall_time())
@@ -250,7 +250,7 @@ class Board:
 
     async def reading(self, timeout=5):
         """Send one reading to the hub's `readings` through an end-to-end channel; True if acked."""
-        from .channel import TrustIdentifiers, create_secure_channel
+        from ..secure.channel import TrustIdentifiers, create_secure_channel
 
         try:
             if self.channel is None or self.channel.closed or self.channel_gen != self.ups:
@@ -294,7 +294,7 @@ class Board:
 
     async def _register(self, generation):
         """Register the static relay through the gateway; retry with backoff while the link is up."""
-        from .relay import RelayClient
+        from ..services.relay import RelayClient
 
         backoff = 1
         while self.ups == generation:

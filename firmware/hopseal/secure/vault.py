@@ -13,9 +13,9 @@ Rules this module upholds:
 """
 import os
 
-from . import cbor
-from .compat import wall_time
-from .errors import IdentityError
+from ..wire import cbor
+from ..compat import wall_time
+from ..errors import IdentityError
 from .identity import (
     IDENTITY_TTL, PURPOSE_KEY_TTL, Ed25519Signer, create_attestation, create_identity,
     encode_identity_payload, parse_attestation, parse_change_history)

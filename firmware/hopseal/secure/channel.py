@@ -24,12 +24,12 @@ Rules upheld here:
 """
 import asyncio
 
-from . import cbor
-from .channel_crypto import Decryptor, Encryptor
-from .compat import get_logger, hexstr, ticks_add, ticks_diff, ticks_ms, wall_time
-from .errors import ChannelError, CryptoError, HopsealError, IdentityError, ReceiveTimeout, RoutingError
+from ..wire import cbor
+from .cipher import Decryptor, Encryptor
+from ..compat import get_logger, hexstr, ticks_add, ticks_diff, ticks_ms, wall_time
+from ..errors import ChannelError, CryptoError, HopsealError, IdentityError, ReceiveTimeout, RoutingError
 from .noise import HandshakeState
-from .routing import Address, _encode_route, route, route_from_cbor, step
+from ..wire.message import Address, _encode_route, route, route_from_cbor, step
 
 log = get_logger("channel")
 
@@ -88,7 +88,7 @@ class TrustIdentifiers:
 
 def _id_bytes(i):
     if isinstance(i, str):
-        from .compat import unhex
+        from ..compat import unhex
 
         return unhex(i[1:] if i[:1] == "I" else i)
     return bytes(i)
@@ -249,7 +249,7 @@ class _Untrusted(IdentityError):
 
 
 def _inner(onward, return_, payload, channel):
-    from .routing import Message
+    from ..wire.message import Message
 
     m = Message(onward, return_, payload)
     m.origin = channel

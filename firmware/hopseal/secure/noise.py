@@ -24,8 +24,8 @@ Rules this module upholds:
 """
 import struct
 
-from .compat import const
-from .errors import CryptoError, HandshakeError
+from ..compat import const
+from ..errors import CryptoError, HandshakeError
 
 PROTOCOL_NAME = b"OCKAM_XX_25519_AES256_GCM_SHA256"  # ockam >= 0.106, the default
 PROTOCOL_NAME_2021 = b"Noise_XX_25519_AESGCM_SHA256\0\0\0\0"  # 2021 .. 0.105, and the §8.1 vector

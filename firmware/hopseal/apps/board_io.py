@@ -17,7 +17,7 @@ TCP over Wi-Fi is not a byte stream here: see `hopseal.board` and `wifi_connect`
 """
 import asyncio
 
-from .errors import TransportError
+from ..errors import TransportError
 
 
 class PolledStream:

@@ -11,8 +11,8 @@ Rules upheld here:
 - every malformed input raises DecodeError (nothing else escapes).
 """
 from . import cbor
-from .compat import const, hexstr, random_bytes
-from .errors import DecodeError, RoutingError
+from ..compat import const, hexstr, random_bytes
+from ..errors import DecodeError, RoutingError
 
 LOCAL = const(0)  # ockam_core::LOCAL
 TCP = const(1)  # ockam_transport_tcp::TCP

@@ -16,8 +16,8 @@ Rules upheld here:
 """
 import struct
 
-from .compat import const
-from .errors import ChannelError, CryptoError
+from ..compat import const
+from ..errors import ChannelError, CryptoError
 
 KEY_RENEWAL_INTERVAL = const(32)
 _MAX_NONCE = 0xFFFFFFFFFFFFFFFF

@@ -10,8 +10,8 @@ On connect each side sends one version byte 0x01 and expects the peer's. Then ev
 """
 import struct
 
-from .compat import const
-from .errors import FrameError
+from ..compat import const
+from ..errors import FrameError
 
 VERSION = const(1)  # TcpProtocolVersion::V1
 OCKAM_MAX_FRAME = 16 * 1024 * 1024  # MAX_MESSAGE_SIZE in ockam_transport_tcp
