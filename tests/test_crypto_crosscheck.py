@@ -306,7 +306,7 @@ def test_handshake_fits_64k_heap(tmp_path):
                        check=True)
     env = mpy.mp_env()
     env["MICROPYPATH"] = str(tmp_path)
-    env["HOPSEAL_VECTORS"] = os.path.join(ROOT, "..", "shared", "vectors")
+    env["HOPSEAL_VECTORS"] = os.path.join(ROOT, "tests", "vectors")
     proc = subprocess.run([mpy.micropython_path(), "-X", "heapsize=64k", "-c",
                            "import crosscheck_mp; crosscheck_mp._handshake_main()"],
                           env=env, capture_output=True, text=True, timeout=120)

@@ -8,7 +8,7 @@ A stand-in for a board on a USB-CDC port, for the gateway to open like /dev/ttyA
   while no gateway is attached) and publishes its path through a stable symlink (`--link`, like
   /dev/serial/by-id), so a gateway can re-open it after the board "returns".
 - open-path mode (`--open-path`): the interpreter opens a pty path itself (board link type
-  "pty", firmware/hopseal/board_io.py); the launcher bridges that pty to the published one and
+  "pty", firmware/hopseal/apps/board_io.py); the launcher bridges that pty to the published one and
   shows the interpreter's console on its own stdout. Optional line faults (`--ber`, `--drop`,
   `--insert`) are injected on the bridge, in both directions.
 

@@ -1,4 +1,4 @@
-"""Load the shared test vectors (../shared/vectors relative to the repository root).
+"""Load the test vectors in tests/vectors (see the README there for where each came from).
 
 Works on CPython and MicroPython (no os.path there). HOPSEAL_VECTORS overrides the folder.
 """
@@ -15,9 +15,7 @@ def vectors_dir():
     env = os.getenv("HOPSEAL_VECTORS") if hasattr(os, "getenv") else None
     if env:
         return env
-    here = _dirname(__file__)  # tests/runtime
-    repo = _dirname(_dirname(here))
-    return repo + "/../shared/vectors"
+    return _dirname(_dirname(__file__)) + "/vectors"  # tests/runtime/.. -> tests/vectors
 
 
 def load(name):
