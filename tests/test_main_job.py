@@ -15,7 +15,9 @@ import os
 
 from procs import Child, free_port, hopseal
 
-from hopseal.secure.channel import TrustIdentifiers, create_secure_channel
+from hopseal.secure.channel import create_secure_channel
+
+from hopseal.secure.trust import TrustIdentifiers
 from hopseal.compat import wall_time
 from hopseal.node import Node
 from hopseal.transport.tcp import TCPTransport
@@ -38,7 +40,7 @@ def client_echo(hub_port: int, board_id: str, texts: list[bytes]) -> list[bytes]
                                              trust=TrustIdentifiers([board_id]), timeout=20)
             out = []
             for t in texts:
-                out.append((await node.send_and_receive([ch.address, "echo"], t, 10)).payload)
+                out.append((await node.send_and_receive([ch.encryptor_address, "echo"], t, 10)).payload)
             await ch.close()
             return out
         finally:

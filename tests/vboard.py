@@ -103,7 +103,7 @@ def secure_echo_via_relay(hub: Hub, relay: str, text: str, timeout: float = 20) 
         try:
             ch = await create_secure_channel(node, me, ["1#127.0.0.1:%d" % hub.port, "forward_to_" + relay, "api"],
                                              timeout=timeout)
-            r = await node.send_and_receive([ch.address, "echo"], text.encode(), timeout)
+            r = await node.send_and_receive([ch.encryptor_address, "echo"], text.encode(), timeout)
             return r.payload
         finally:
             await node.stop()

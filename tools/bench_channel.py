@@ -12,7 +12,7 @@ import gc
 import sys
 import time
 
-from hopseal.secure.channel import decode_plaintext, encode_payload
+from hopseal.secure.payload import decode_plaintext, encode_payload
 from hopseal.secure.cipher import Decryptor, Encryptor
 from hopseal.compat import wall_time
 from hopseal.secure.identity import VerifiedCache, verify_identity_payload
@@ -100,7 +100,7 @@ def main():
         for _ in range(n):
             pt = decode_plaintext(dec.decrypt(enc.encrypt(encode_payload(onward, ret, payload)))[1])
         us = diff(now_us(), t0)
-        assert pt[3] == payload
+        assert pt[1].payload == payload
         print("RESULT channel_%dB_msgs_per_s %.0f" % (size, n * 1e6 / us))
         print("RESULT channel_%dB_kbytes_per_s %.1f" % (size, n * size * 1e3 / us))
     if hasattr(gc, "mem_alloc"):

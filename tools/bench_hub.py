@@ -72,7 +72,7 @@ def board_rtt(tmp: str) -> None:
             out = []
             for i in range(210):
                 t0 = time.perf_counter()
-                r = await n.send_and_receive([ch.address, "echo"], b"x" * 32, 10)
+                r = await n.send_and_receive([ch.encryptor_address, "echo"], b"x" * 32, 10)
                 out.append((time.perf_counter() - t0) * 1000)
                 assert r.payload == b"x" * 32
             await n.stop()

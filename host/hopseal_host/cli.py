@@ -112,7 +112,8 @@ def cmd_identity_show(args: argparse.Namespace) -> int:
 
 async def open_route(node, text: str, vault, authorized: list[str] | None, timeout: float):
     """Resolve a multiaddr route, opening the secure channels it names; returns (route, channels)."""
-    from hopseal.secure.channel import TrustIdentifiers, create_secure_channel
+    from hopseal.secure.channel import create_secure_channel
+    from hopseal.secure.trust import TrustIdentifiers
 
     from .multiaddr import parse
 
@@ -125,7 +126,7 @@ async def open_route(node, text: str, vault, authorized: list[str] | None, timeo
             ch = await create_secure_channel(node, vault, current + [seg.secure], trust=trust, timeout=timeout)
             print("secure channel to %s established (peer %s)" % (seg.secure, ch.peer()), file=sys.stderr)
             channels.append(ch)
-            current = [ch.address]
+            current = [ch.encryptor_address]
     return current, channels
 
 

@@ -24,7 +24,9 @@ import sys
 import tempfile
 import time
 
-from hopseal.secure.channel import TrustIdentifiers, create_secure_channel
+from hopseal.secure.channel import create_secure_channel
+
+from hopseal.secure.trust import TrustIdentifiers
 from hopseal.compat import set_log_sink
 from hopseal.node import Node
 from hopseal.transport.tcp import TCPTransport
@@ -58,7 +60,7 @@ async def client(hub_port: int, relay: str, board_id: str, home: str) -> list[fl
     for i in range(ECHO_ROUNDS):
         text = b"client secret %d for the board's echo" % i
         t0 = time.perf_counter()
-        r = await node.send_and_receive([ch.address, "echo"], text, 10)
+        r = await node.send_and_receive([ch.encryptor_address, "echo"], text, 10)
         rtts.append((time.perf_counter() - t0) * 1000)
         if r.payload != text:
             raise RuntimeError("echo returned %r" % r.payload)

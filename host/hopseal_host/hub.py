@@ -17,7 +17,7 @@ import logging
 import os
 
 from hopseal.apps.node import build, say
-from hopseal.secure.channel import channel_only
+from hopseal.secure.trust import channel_only
 from hopseal.services.relay import RelayService
 
 from .capture import Capture

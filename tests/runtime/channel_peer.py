@@ -11,7 +11,8 @@ import asyncio
 import sys
 
 from hopseal.apps.node import parse_hostport
-from hopseal.secure.channel import SecureChannelListener, TrustIdentifiers, channel_only, create_secure_channel
+from hopseal.secure.channel import SecureChannelListener, create_secure_channel
+from hopseal.secure.trust import TrustIdentifiers, channel_only
 from hopseal.compat import set_log_sink, wall_time
 from hopseal.errors import ReceiveTimeout
 from hopseal.node import Node
@@ -77,7 +78,7 @@ async def initiate(hostport, vault_dir, n):
     for i in range(n):
         payload = b"message %d" % i
         try:
-            r = await node.send_and_receive([ch.address, "echo"], payload, 1)
+            r = await node.send_and_receive([ch.encryptor_address, "echo"], payload, 1)
         except ReceiveTimeout:
             lost.append(i)
             continue

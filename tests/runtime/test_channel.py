@@ -4,7 +4,9 @@ import asyncio
 from hs_backends import backends
 from rt import listen_anywhere, quiet, run
 
-from hopseal.secure.channel import SecureChannelListener, TrustIdentifiers, channel_only, create_secure_channel
+from hopseal.secure.channel import SecureChannelListener, create_secure_channel
+
+from hopseal.secure.trust import TrustIdentifiers, channel_only
 from hopseal.compat import wall_time
 from hopseal.errors import IdentityError, ReceiveTimeout
 from hopseal.secure.identity import VerifiedCache
@@ -46,10 +48,10 @@ def test_channel_echo_and_channel_only_access():
         TCPTransport(alice)
         ch = await create_secure_channel(alice, vaults()[0], [hop, "api"], timeout=10)
         assert ch.peer_identifier == vaults()[1].identifier
-        r = await alice.send_and_receive([ch.address, "echo"], b"secret", 5)
+        r = await alice.send_and_receive([ch.encryptor_address, "echo"], b"secret", 5)
         assert r.payload == b"secret"
         # the reply came out of the channel: its return route starts at our encryptor
-        assert r.return_[0] == ch.address
+        assert r.return_[0] == ch.encryptor_address
         # the responder knows who is on the other end
         assert lst.channels[0].peer_identifier == vaults()[0].identifier
         # echo is channel-only: plain TCP is dropped and counted
@@ -61,7 +63,7 @@ def test_channel_echo_and_channel_only_access():
         assert bob.counters["access_denied"] == 1
         await ch.close()
         await asyncio.sleep(0.1)
-        assert not lst.channels and not bob.has_worker(ch.address)
+        assert not lst.channels and not bob.has_worker(ch.encryptor_address)
         await alice.stop()
         await bob.stop()
 
@@ -80,7 +82,7 @@ def test_many_messages_both_directions_cross_rekeys():
         mb.limit = 200
         n = 100
         for i in range(n):
-            await alice.send([ch.address, "echo"], b"msg %d" % i, [mb.address])
+            await alice.send([ch.encryptor_address, "echo"], b"msg %d" % i, [mb.address])
         got = []
         while len(got) < n:
             got.append((await mb.receive(10)).payload)
@@ -88,7 +90,7 @@ def test_many_messages_both_directions_cross_rekeys():
         # the responder side opens toward alice: a channel initiated the other way also works
         alice.start_worker("echo", Echo(), access=channel_only([vaults()[1].identifier]))
         back = lst.channels[0]
-        r = await bob.send_and_receive([back.address, "echo"], b"from bob", 5)
+        r = await bob.send_and_receive([back.encryptor_address, "echo"], b"from bob", 5)
         assert r.payload == b"from bob"
         assert back.encryptor.nonce >= 1 and ch.decryptor.cur_interval == 3
         await alice.stop()
@@ -108,7 +110,7 @@ def test_untrusted_peer_refused_and_counted():
         # but nothing it sends is accepted
         ch = await create_secure_channel(alice, vaults()[0], [hop, "api"], timeout=10)
         try:
-            await alice.send_and_receive([ch.address, "echo"], b"x", 0.5)
+            await alice.send_and_receive([ch.encryptor_address, "echo"], b"x", 0.5)
             raise AssertionError("untrusted initiator got through")
         except ReceiveTimeout:
             pass
@@ -135,7 +137,7 @@ def test_cached_peer_skips_verification():
         TCPTransport(alice)
         for _ in range(2):
             ch = await create_secure_channel(alice, vaults()[0], [hop, "api"], timeout=10)
-            assert (await alice.send_and_receive([ch.address, "echo"], b"x", 5)).payload == b"x"
+            assert (await alice.send_and_receive([ch.encryptor_address, "echo"], b"x", 5)).payload == b"x"
         assert len(cache) == 1
         await alice.stop()
         await bob.stop()
@@ -162,7 +164,7 @@ def test_channel_through_a_relay():
         TCPTransport(alice)
         ch = await create_secure_channel(alice, vaults()[0], [hub_hop, relay, "api"], timeout=10)
         for i in range(5):
-            r = await alice.send_and_receive([ch.address, "echo"], b"through the hub %d" % i, 5)
+            r = await alice.send_and_receive([ch.encryptor_address, "echo"], b"through the hub %d" % i, 5)
             assert r.payload == b"through the hub %d" % i
         for n in (alice, bob, hub):
             await n.stop()

@@ -233,7 +233,8 @@ class Board:
 
     def _secure(self, cfg):
         """Identity, the `api` listener, and channel-only `echo` (imported only when configured)."""
-        from ..secure.channel import SecureChannelListener, TrustIdentifiers, channel_only
+        from ..secure.channel import SecureChannelListener
+        from ..secure.trust import TrustIdentifiers, channel_only
         from ..compat import wall_time
         from ..crypto.soft import SoftCrypto
         from ..secure.identity import VerifiedCache
@@ -250,12 +251,13 @@ class Board:
 
     async def reading(self, timeout=5):
         """Send one reading to the hub's `readings` through an end-to-end channel; True if acked."""
-        from ..secure.channel import TrustIdentifiers, create_secure_channel
+        from ..secure.channel import create_secure_channel
+        from ..secure.trust import TrustIdentifiers
 
         try:
             if self.channel is None or self.channel.closed or self.channel_gen != self.ups:
                 if self.channel is not None:
-                    self.channel._stop()  # its route went through a link that restarted
+                    self.channel.drop()  # its route went through a link that restarted
                 hub_id = self.cfg.get("hub_identifier")
                 t0 = ticks_ms()
                 self.channel = await create_secure_channel(
@@ -268,7 +270,7 @@ class Board:
             value = 20 + (ticks_ms() // 100) % 50 / 10  # a made-up temperature
             text = "reading %d from %s: temperature=%.1fC" % (n, self.cfg["name"], value)
             t0 = ticks_ms()
-            r = await self.node.send_and_receive([self.channel.address, "readings"], text.encode(), timeout)
+            r = await self.node.send_and_receive([self.channel.encryptor_address, "readings"], text.encode(), timeout)
             say("reading %d acknowledged (%s) in %d ms%s" % (n, r.payload.decode(), ticks_diff(ticks_ms(), t0), _heap()))
             return True
         except HopsealError as e:

@@ -45,7 +45,8 @@ async def build(name="node", listen=None, forwards=(), crypto=None, services=Tru
     if services:
         start_default_services(node)
     if vault is not None:
-        from ..secure.channel import SecureChannelListener, TrustIdentifiers, channel_only
+        from ..secure.channel import SecureChannelListener
+        from ..secure.trust import TrustIdentifiers, channel_only
         from ..secure.identity import VerifiedCache
 
         trust = TrustIdentifiers(authorized) if authorized else None

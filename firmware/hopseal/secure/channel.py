@@ -1,15 +1,16 @@
 """Secure-channel workers (ockam-wire §4.3.1, §4.3.6, §4.3.8): listener, initiator, both ends.
 
+The handshake itself is handshake.py (sans-I/O); this module carries its messages.
 Handshake transport (raw payloads since Ockam 0.128):
   1. the initiator sends msg1 (e_pub) to the listener route from its `decryptor_remote`;
   2. the listener starts a responder with a fresh `decryptor_remote`, which sends msg2 (with its
      IdentityAndCredentials) to msg1's return route;
   3. the initiator takes msg2's return route (ending in the responder's decryptor) as the remote
      route, sends msg3 there and is ready; the responder is ready once msg3 verifies.
-Data: an application message sent to an end's `encryptor` address is stepped, wrapped as
+Data: an application message sent to an end's `encryptor_address` is stepped, wrapped as
 `Payload{onward: rest, return: app's return route, payload}`, padded (CBOR
 SecureChannelPaddedMessage, empty padding), encrypted, and sent to the remote route with an
-EMPTY return route. The receiving decryptor prepends its own `encryptor` address to the inner
+EMPTY return route. The receiving decryptor prepends its own end's `encryptor_address` to the inner
 return route and routes the inner message; the message's `origin` is the channel, so workers can
 be reachable only through a channel, optionally only from given identifiers.
 Rules upheld here:
@@ -24,110 +25,33 @@ Rules upheld here:
 """
 import asyncio
 
-from ..wire import cbor
-from .cipher import Decryptor, Encryptor
-from ..compat import get_logger, hexstr, ticks_add, ticks_diff, ticks_ms, wall_time
+from ..compat import get_logger, ticks_add, ticks_diff, ticks_ms, wall_time
 from ..errors import ChannelError, CryptoError, HopsealError, IdentityError, ReceiveTimeout, RoutingError
-from .noise import HandshakeState
-from ..wire.message import Address, _encode_route, route, route_from_cbor, step
+from ..wire.message import Address, route, step
+from .handshake import READY, SEND, Handshake
+from .payload import CLOSE, CLOSE_PLAINTEXT, REFRESH, decode_plaintext, encode_payload
+from .trust import trust_everyone
 
 log = get_logger("channel")
-
-_PAYLOAD = 0
-_REFRESH = 1
-_CLOSE = 2
-CLOSE_PLAINTEXT = b"\x82\x82\x02\x80\x40"  # [[2, []], h''] (ockam-wire §8.3)
 
 DEFAULT_LISTENER = "api"
 DEFAULT_TIMEOUT = 120  # ockam DEFAULT_TIMEOUT
 
 
-def encode_payload(onward, return_, payload):
-    """CBOR SecureChannelPaddedMessage{ Payload{onward, return, payload}, padding: h'' }."""
-    buf = bytearray(b"\x82\x82\x00\x81\x83")
-    _encode_route(buf, onward)
-    _encode_route(buf, return_)
-    cbor._head(buf, 2, len(payload))
-    buf.extend(payload)
-    buf.append(0x40)
-    return bytes(buf)
-
-
-def decode_plaintext(pt):
-    """Return (kind, onward, return, payload) from a padded secure-channel plaintext."""
-    v = cbor.decode(pt)
-    if not isinstance(v, list) or len(v) < 1 or not isinstance(v[0], list) or len(v[0]) < 2:
-        raise HopsealError("not a SecureChannelPaddedMessage")
-    kind, fields = v[0][0], v[0][1]
-    if kind == _PAYLOAD:
-        if not isinstance(fields, list) or len(fields) != 1 or not isinstance(fields[0], list) or len(fields[0]) < 3:
-            raise HopsealError("malformed Payload message")
-        inner = fields[0]
-        if not isinstance(inner[2], bytes):
-            raise HopsealError("Payload body is not bytes")
-        return kind, route_from_cbor(inner[0]), route_from_cbor(inner[1]), inner[2]
-    if kind in (_REFRESH, _CLOSE):
-        return kind, None, None, None
-    raise HopsealError("unknown secure-channel message type %r" % (kind,))
-
-
-# -- trust policies ----------------------------------------------------------------------------
-def trust_everyone(identifier):
-    return True
-
-
-class TrustIdentifiers:
-    """Trust only these identifiers (bytes, or "I…" text)."""
-
-    def __init__(self, identifiers):
-        self.ids = set(_id_bytes(i) for i in identifiers)
-
-    def __call__(self, identifier):
-        return identifier in self.ids
-
-
-def _id_bytes(i):
-    if isinstance(i, str):
-        from ..compat import unhex
-
-        return unhex(i[1:] if i[:1] == "I" else i)
-    return bytes(i)
-
-
-def channel_only(identifiers=None):
-    """An access rule: only messages that came out of a secure channel (from these peers)."""
-    ids = None if identifiers is None else set(_id_bytes(i) for i in identifiers)
-
-    def allowed(msg):
-        ch = msg.origin
-        if not isinstance(ch, SecureChannel) or not ch.ready:
-            return False
-        return ids is None or ch.peer_identifier in ids
-
-    return allowed
-
-
-# -- the channel end ---------------------------------------------------------------------------
 class SecureChannel:
-    """One end of a channel. `address` is the encryptor: send plaintext messages there."""
+    """One end of a channel. Send plaintext messages to `encryptor_address`; the peer's
+    ciphertext arrives at `decryptor_address`."""
+
+    is_secure_channel = True  # what access rules (trust.channel_only) look for in msg.origin
 
     def __init__(self, node, me, initiator, trust, cache=None, listener=None, protocol_name=None, e_priv=None):
         self.node = node
-        self.me = me
         self.initiator = initiator
-        self.trust = trust or trust_everyone
-        self.cache = cache
         self.listener = listener
         self.decryptor_address = Address.random()
-        self.address = Address.random()  # encryptor
-        kw = {}
-        if protocol_name is not None:
-            kw["protocol_name"] = protocol_name
-        if e_priv is not None:
-            kw["e_priv"] = e_priv
-        if hasattr(me, "x25519_pub"):
-            kw["s_pub"] = me.x25519_pub  # saves one scalar multiplication per handshake
-        self.hs = HandshakeState(node.crypto, initiator, me.x25519_priv, **kw)
+        self.encryptor_address = Address.random()
+        self.handshake = Handshake(node.crypto, me, initiator, trust or trust_everyone, wall_time, cache,
+                                   protocol_name, e_priv)
         self.remote_route = None
         self.ready = False
         self.closed = False
@@ -139,77 +63,65 @@ class SecureChannel:
         node.start_worker(self.decryptor_address, _DecryptorWorker(self))
 
     def __repr__(self):
-        who = ("I" + hexstr(self.peer_identifier)) if self.peer_identifier else "?"
-        return "SecureChannel(%s, peer %s)" % ("initiator" if self.initiator else "responder", who)
+        return "SecureChannel(%s, peer %s)" % ("initiator" if self.initiator else "responder", self.peer() or "?")
 
     def peer(self):
-        return "I" + hexstr(self.peer_identifier) if self.peer_identifier else None
+        """The peer's identifier as text, once verified."""
+        if self.peer_identifier is None:
+            return None
+        from .identity import identifier_text
+
+        return identifier_text(self.peer_identifier)
 
     # handshake ------------------------------------------------------------------------------
     async def start(self, listener_route):
-        msg1 = self.hs.write_message(b"")
-        await self.node.send(listener_route, msg1, [self.decryptor_address])
-
-    def _verify_peer(self, payload):
-        from .identity import verify_identity_payload
-
-        rs = self.hs.remote_static
-        ident = verify_identity_payload(self.node.crypto, payload, rs, wall_time(), self.cache)
-        if not self.trust(ident):
-            self.node.count("channel_untrusted")
-            raise _Untrusted("peer I%s is not trusted" % hexstr(ident))
-        return ident
+        await self._act(self.handshake.start(), route(listener_route))
 
     async def on_handshake(self, msg):
-        hs = self.hs
-        if self.initiator:
-            # msg2 -> verify the responder -> msg3 -> ready
-            payload = hs.read_message(msg.payload)
-            self.peer_identifier = self._verify_peer(payload)
-            self.remote_route = list(msg.return_)
-            msg3 = hs.write_message(self.me.payload())
-            await self.node.send(self.remote_route, msg3, [self.decryptor_address])
-            self._finish()
-        elif self.remote_route is None:
-            # msg1 -> msg2
-            hs.read_message(msg.payload)
-            self.remote_route = list(msg.return_)
-            msg2 = hs.write_message(self.me.payload())
-            await self.node.send(self.remote_route, msg2, [self.decryptor_address])
+        if self.remote_route is None:
+            # msg2's return route ends in the responder's decryptor; msg1's in the initiator's
+            remote = list(msg.return_)
         else:
-            # msg3 -> verify the initiator -> ready
-            payload = hs.read_message(msg.payload)
-            self.peer_identifier = self._verify_peer(payload)
-            self._finish()
+            remote = self.remote_route
+        actions = self.handshake.receive(msg.payload)
+        self.remote_route = remote
+        await self._act(actions, remote)
 
-    def _finish(self):
-        enc_key, dec_key = self.hs.split()
-        self.hs = None
-        self.encryptor = Encryptor(self.node.crypto, enc_key)
-        self.decryptor = Decryptor(self.node.crypto, dec_key)
-        self.node.start_worker(self.address, _EncryptorWorker(self))
+    async def _act(self, actions, to):
+        for kind, arg in actions:
+            if kind == SEND:
+                await self.node.send(to, arg, [self.decryptor_address])
+            elif kind == READY:
+                self._ready(arg)
+
+    def _ready(self, peer_identifier):
+        self.peer_identifier = peer_identifier
+        self.encryptor, self.decryptor = self.handshake.into_cipher()
+        self.handshake = None
+        self.node.start_worker(self.encryptor_address, _EncryptorWorker(self))
         self.ready = True
         if self.listener is not None:
             self.listener.pending.discard(self)
             self.listener.channels.append(self)
-        log.info("secure channel up with I%s (%s)", hexstr(self.peer_identifier), "initiator" if self.initiator else "responder")
+        log.info("secure channel up with %s (%s)", self.peer(), "initiator" if self.initiator else "responder")
         self.done.set()
 
     # data -----------------------------------------------------------------------------------
     async def on_ciphertext(self, msg):
         n, pt = self.decryptor.decrypt(msg.payload)
-        kind, onward, ret, payload = decode_plaintext(pt)
-        if kind == _CLOSE:
+        kind, inner = decode_plaintext(pt)
+        if kind == CLOSE:
             log.info("%r closed by peer", self)
-            self._stop()
+            self.drop()
             return
-        if kind == _REFRESH:
+        if kind == REFRESH:
             self.node.count("channel_refresh_ignored")
             return
         if not self.initiator and n >= self.decryptor.highest:
             # a moving initiator (§4.3.6): the transport hops of its latest message lead back
             self.remote_route = list(msg.return_) + [self.remote_route[-1]]
-        inner = _inner(onward, [self.address] + ret, payload, self)
+        inner.return_.insert(0, self.encryptor_address)
+        inner.origin = self
         self.node.count("channel_rx")
         await self.node.route(inner)
 
@@ -225,35 +137,25 @@ class SecureChannel:
             return
         if self.ready:
             try:
-                await self.send_encrypted(CLOSE_PLAINTEXT, [self.address])
+                await self.send_encrypted(CLOSE_PLAINTEXT, [self.encryptor_address])
             except HopsealError as e:
                 log.warning("sending Close: %s", e)
             except OSError as e:
                 log.warning("sending Close: %s", e)
-        self._stop()
+        self.drop()
 
-    def _stop(self):
+    def drop(self):
+        """Remove both workers and forget the keys, without telling the peer (see close())."""
         self.closed = True
         self.ready = False
-        self.node.stop_worker(self.address)
+        self.handshake = None
+        self.node.stop_worker(self.encryptor_address)
         self.node.stop_worker(self.decryptor_address)
         if self.listener is not None:
             self.listener.pending.discard(self)
             if self in self.listener.channels:
                 self.listener.channels.remove(self)
         self.done.set()
-
-
-class _Untrusted(IdentityError):
-    pass
-
-
-def _inner(onward, return_, payload, channel):
-    from ..wire.message import Message
-
-    m = Message(onward, return_, payload)
-    m.origin = channel
-    return m
 
 
 class _DecryptorWorker:
@@ -274,7 +176,7 @@ class _DecryptorWorker:
             node.count("handshake_refused")
             log.warning("handshake refused: %s", e)
             ch.error = e
-            ch._stop()
+            ch.drop()
         except ChannelError as e:
             node.count("channel_replay_or_window")
             log.warning("%r dropped a message: %s", ch, e)
@@ -291,7 +193,7 @@ class _DecryptorWorker:
             # channel is abandoned (the peer will find it gone and open a new one).
             node.count("channel_memory_errors")
             log.error("%r ran out of memory; closing it", ch)
-            ch._stop()
+            ch.drop()
 
 
 class _EncryptorWorker:
@@ -301,7 +203,7 @@ class _EncryptorWorker:
         self.ch = ch
 
     async def handle_message(self, node, msg):
-        step(msg, self.ch.address)
+        step(msg, self.ch.encryptor_address)
         await self.ch.send_encrypted(encode_payload(msg.onward, msg.return_, msg.payload), [])
 
 
@@ -335,7 +237,7 @@ class SecureChannelListener:
         except HopsealError as e:
             node.count("handshake_rejected")
             log.warning("listener %r: bad msg1: %s", self.address, e)
-            ch._stop()
+            ch.drop()
             return
         if self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep())
@@ -351,7 +253,7 @@ class SecureChannelListener:
                 for ch in [c for c in self.pending if ticks_diff(now, c.deadline) >= 0]:
                     self.node.count("handshake_timeout")
                     log.warning("handshake %r timed out after %ss", ch, self.timeout)
-                    ch._stop()
+                    ch.drop()
         finally:
             self._sweeper = None
 
@@ -359,7 +261,7 @@ class SecureChannelListener:
 async def create_secure_channel(node, me, to, trust=None, cache=None, timeout=DEFAULT_TIMEOUT, protocol_name=None, e_priv=None):
     """Open a channel to the listener at route `to`; returns the ready SecureChannel.
 
-    Send through it with `node.send([channel.address, "echo"], payload, [reply_address])`.
+    Send through it with `node.send([channel.encryptor_address, "echo"], payload, [reply_address])`.
     Raises ReceiveTimeout when it is not up within `timeout` s, HandshakeError/IdentityError when
     the peer is refused.
     """
@@ -368,10 +270,10 @@ async def create_secure_channel(node, me, to, trust=None, cache=None, timeout=DE
         await ch.start(route(to))
         await asyncio.wait_for(ch.done.wait(), timeout)
     except asyncio.TimeoutError:
-        ch._stop()
+        ch.drop()
         raise ReceiveTimeout("secure channel to %s not established within %ss" % (to, timeout))
     except BaseException:
-        ch._stop()
+        ch.drop()
         raise
     if not ch.ready:
         raise ch.error or HopsealError("secure channel refused")

@@ -18,20 +18,16 @@ import struct
 
 from ..compat import const
 from ..errors import ChannelError, CryptoError
+from .noise import aead_iv
 
 KEY_RENEWAL_INTERVAL = const(32)
 _MAX_NONCE = 0xFFFFFFFFFFFFFFFF
-_REKEY_IV = b"\x00\x00\x00\x00" + b"\xff" * 8
 _ZEROS32 = bytes(32)
 OVERHEAD = const(24)  # 8-byte nonce + 16-byte tag
 
 
-def iv(nonce):
-    return b"\x00\x00\x00\x00" + struct.pack(">Q", nonce)
-
-
 def rekey(crypto, key):
-    return crypto.aead(key).encrypt(_REKEY_IV, b"", _ZEROS32)[:32]
+    return crypto.aead(key).encrypt(aead_iv(_MAX_NONCE), b"", _ZEROS32)[:32]
 
 
 class Encryptor:
@@ -48,7 +44,7 @@ class Encryptor:
         if n > 0 and n % KEY_RENEWAL_INTERVAL == 0:
             self.key = rekey(self.crypto, self.key)
             self.aead = self.crypto.aead(self.key)
-        out = struct.pack(">Q", n) + self.aead.encrypt(iv(n), b"", plaintext)
+        out = struct.pack(">Q", n) + self.aead.encrypt(aead_iv(n), b"", plaintext)
         self.nonce = n + 1
         return out
 
@@ -94,7 +90,7 @@ class Decryptor:
         else:
             raise ChannelError("nonce %d outside the key window" % n)
         try:
-            pt = aead.decrypt(iv(n), b"", data[8:])
+            pt = aead.decrypt(aead_iv(n), b"", data[8:])
         except CryptoError:
             raise CryptoError("secure-channel message failed authentication")
         # commit only now that the message authenticated

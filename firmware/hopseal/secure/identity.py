@@ -139,40 +139,11 @@ def _verify(crypto, kind, public_key, msg, sig_kind, sig, what):
 
 
 def _split_array(buf, what):
-    """Exact byte spans of the items of the CBOR array filling `buf` (definite length only).
-
-    The cache is keyed by these exact bytes, so they are sliced, never re-encoded.
-    """
-    buf = bytes(buf)
-    if not buf:
-        raise IdentityError("%s: empty" % what)
-    ib = buf[0]
-    if ib >> 5 != 4:
-        raise IdentityError("%s: not a CBOR array" % what)
-    info = ib & 0x1F
-    if info < 24:
-        n, pos = info, 1
-    elif info == 24 and len(buf) >= 2:
-        n, pos = buf[1], 2
-    elif info == 25 and len(buf) >= 3:
-        n, pos = (buf[1] << 8) | buf[2], 3
-    else:
-        raise IdentityError("%s: unsupported array header" % what)
-    if n > len(buf) - pos:
-        raise IdentityError("%s: array longer than the input" % what)
-    spans = []
+    """Exact byte spans of the items of the CBOR array filling `buf` (the cache is keyed by them)."""
     try:
-        for _ in range(n):
-            v, end = cbor.decode_item(buf, pos)
-            if v is cbor._BREAK:
-                raise IdentityError("%s: unexpected CBOR break" % what)
-            spans.append(buf[pos:end])
-            pos = end
+        return cbor.array_spans(buf)
     except DecodeError as e:
-        raise IdentityError("%s: malformed CBOR (%s)" % (what, e))
-    if pos != len(buf):
-        raise IdentityError("%s: %d trailing bytes" % (what, len(buf) - pos))
-    return spans
+        raise IdentityError("%s: %s" % (what, e))
 
 
 # -- signers ----------------------------------------------------------------------------------

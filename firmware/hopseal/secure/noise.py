@@ -67,8 +67,9 @@ def is_low_order(pub):
     return u in _LOW_ORDER
 
 
-def _nonce(n):
-    # 4 zero bytes ‖ n as u64 big-endian (Noise AESGCM; ockam-wire §4.1)
+def aead_iv(n):
+    """The 12-byte AES-GCM nonce for counter `n`: 4 zero bytes ‖ n as u64 big-endian (Noise
+    AESGCM, ockam-wire §4.1). The handshake and the channel's transport messages both use it."""
     return b"\0\0\0\0" + struct.pack(">Q", n)
 
 
@@ -111,7 +112,7 @@ class SymmetricState:
         if self.k is None:
             c = bytes(plaintext)
         else:
-            c = self.crypto.aead(self.k).encrypt(_nonce(self.n), self.h, bytes(plaintext))
+            c = self.crypto.aead(self.k).encrypt(aead_iv(self.n), self.h, bytes(plaintext))
             self.n += 1
         self.mix_hash(c)
         return c
@@ -122,7 +123,7 @@ class SymmetricState:
             p = c
         else:
             try:
-                p = self.crypto.aead(self.k).decrypt(_nonce(self.n), self.h, c)
+                p = self.crypto.aead(self.k).decrypt(aead_iv(self.n), self.h, c)
             except CryptoError:
                 raise HandshakeError("handshake message failed authentication")
             self.n += 1

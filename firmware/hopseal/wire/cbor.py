@@ -15,10 +15,11 @@ from ..errors import DecodeError, EncodeError
 
 MAX_DEPTH = 16
 
-_BREAK = object()
+BREAK = object()  # what decode_item returns for an indefinite-length item's end (0xFF)
 
 
-def _head(buf, major, n):
+def write_head(buf, major, n):
+    """Append the shortest head of major type `major` with argument `n` to bytearray `buf`."""
     m = major << 5
     if n < 24:
         buf.append(m | n)
@@ -50,22 +51,22 @@ def encode_into(buf, obj, depth=0):
         buf.append(0xF4)
     elif isinstance(obj, int):
         if obj >= 0:
-            _head(buf, 0, obj)
+            write_head(buf, 0, obj)
         else:
-            _head(buf, 1, -1 - obj)
+            write_head(buf, 1, -1 - obj)
     elif isinstance(obj, (bytes, bytearray, memoryview)):
-        _head(buf, 2, len(obj))
+        write_head(buf, 2, len(obj))
         buf.extend(obj)
     elif isinstance(obj, str):
         b = obj.encode()
-        _head(buf, 3, len(b))
+        write_head(buf, 3, len(b))
         buf.extend(b)
     elif isinstance(obj, (list, tuple)):
-        _head(buf, 4, len(obj))
+        write_head(buf, 4, len(obj))
         for item in obj:
             encode_into(buf, item, depth + 1)
     elif isinstance(obj, dict):
-        _head(buf, 5, len(obj))
+        write_head(buf, 5, len(obj))
         for k in obj:
             encode_into(buf, k, depth + 1)
             encode_into(buf, obj[k], depth + 1)
@@ -151,7 +152,7 @@ def decode_item(buf, pos, depth=0, end=None):
                 raise DecodeError("truncated float")
             return struct.unpack(">d", bytes(buf[pos : pos + 8]))[0], pos + 8
         if info == 31:
-            return _BREAK, pos
+            return BREAK, pos
         if info < 20:
             return None, pos  # unassigned simple value: skip as null
         raise DecodeError("reserved CBOR simple value")
@@ -179,7 +180,7 @@ def decode_item(buf, pos, depth=0, end=None):
         out = []
         for _ in range(n):
             v, pos = decode_item(buf, pos, depth + 1, end)
-            if v is _BREAK:
+            if v is BREAK:
                 raise DecodeError("unexpected CBOR break")
             out.append(v)
         return out, pos
@@ -190,13 +191,13 @@ def decode_item(buf, pos, depth=0, end=None):
         for _ in range(n):
             k, pos = decode_item(buf, pos, depth + 1, end)
             v, pos = decode_item(buf, pos, depth + 1, end)
-            if k is _BREAK or v is _BREAK:
+            if k is BREAK or v is BREAK:
                 raise DecodeError("unexpected CBOR break")
             _put(out, k, v)
         return out, pos
     # major 6: a tag; keep the tagged item, drop the tag number
     v, pos = decode_item(buf, pos, depth + 1, end)
-    if v is _BREAK:
+    if v is BREAK:
         raise DecodeError("unexpected CBOR break")
     return v, pos
 
@@ -230,17 +231,17 @@ def _indefinite(buf, pos, major, depth, end):
         out = []
         while True:
             v, pos = decode_item(buf, pos, depth + 1, end)
-            if v is _BREAK:
+            if v is BREAK:
                 return out, pos
             out.append(v)
     if major == 5:
         out = {}
         while True:
             k, pos = decode_item(buf, pos, depth + 1, end)
-            if k is _BREAK:
+            if k is BREAK:
                 return out, pos
             v, pos = decode_item(buf, pos, depth + 1, end)
-            if v is _BREAK:
+            if v is BREAK:
                 raise DecodeError("CBOR map ends after a key")
             _put(out, k, v)
     raise DecodeError("indefinite length not allowed for major type %d" % major)
@@ -249,8 +250,32 @@ def _indefinite(buf, pos, major, depth, end):
 def decode(buf):
     """Decode exactly one CBOR item filling all of `buf` (trailing bytes are an error)."""
     v, pos = decode_item(buf, 0)
-    if v is _BREAK:
+    if v is BREAK:
         raise DecodeError("unexpected CBOR break")
     if pos != len(buf):
         raise DecodeError("%d trailing bytes after CBOR item" % (len(buf) - pos))
     return v
+
+
+def array_spans(buf):
+    """The exact byte spans of the items of the definite-length CBOR array that fills `buf`.
+
+    For data that is hashed or signed as sent (identities, attestations): the items are sliced,
+    never re-encoded. Raises DecodeError on anything else.
+    """
+    buf = bytes(buf)
+    if not buf or buf[0] >> 5 != 4 or buf[0] & 0x1F == 31:
+        raise DecodeError("not a definite-length CBOR array")
+    n, pos = _read_arg(buf, 1, buf[0] & 0x1F, len(buf))
+    if n > len(buf) - pos:
+        raise DecodeError("CBOR array longer than the input")
+    spans = []
+    for _ in range(n):
+        v, end = decode_item(buf, pos)
+        if v is BREAK:
+            raise DecodeError("unexpected CBOR break")
+        spans.append(buf[pos:end])
+        pos = end
+    if pos != len(buf):
+        raise DecodeError("%d trailing bytes after CBOR array" % (len(buf) - pos))
+    return spans

@@ -118,21 +118,29 @@ class Message:
         return bytes(buf)
 
 
-def _encode_route(buf, r):
-    cbor._head(buf, 4, len(r))
+def encode_route(buf, r):
+    """Append the CBOR of route `r` (an array of [type, bytes]) to bytearray `buf`."""
+    cbor.write_head(buf, 4, len(r))
     for a in r:
         buf.append(0x82)
-        cbor._head(buf, 0, a.tt)
-        cbor._head(buf, 2, len(a.value))
+        cbor.write_head(buf, 0, a.tt)
+        cbor.write_head(buf, 2, len(a.value))
         buf.extend(a.value)
+
+
+def encode_fields(buf, onward, return_, payload):
+    """Append onward route, return route and payload bytes: the three fields that both the TCP
+    routing message and a secure channel's Payload carry, in that order (ockam-wire §2.3, §4.3.6).
+    The caller writes the array head."""
+    encode_route(buf, onward)
+    encode_route(buf, return_)
+    cbor.write_head(buf, 2, len(payload))
+    buf.extend(payload)
 
 
 def _encode_into(buf, msg):
     buf.append(0x83 if msg.tracing is None else 0x84)
-    _encode_route(buf, msg.onward)
-    _encode_route(buf, msg.return_)
-    cbor._head(buf, 2, len(msg.payload))
-    buf.extend(msg.payload)
+    encode_fields(buf, msg.onward, msg.return_, msg.payload)
     if msg.tracing is not None:
         cbor.encode_into(buf, msg.tracing)
 
@@ -162,16 +170,21 @@ def route_from_cbor(v):
     return out
 
 
-def decode_message(body):
-    """Decode a CBOR TcpTransportMessage; raises DecodeError on anything malformed."""
-    v = cbor.decode(body)
+def decode_fields(v, what="routing message"):
+    """A Message from decoded CBOR `[onward, return, payload, ...]` (the fields encode_fields
+    writes; element 3 is kept as the tracing context only if it is text). Raises DecodeError."""
     if not isinstance(v, list) or len(v) < 3:
-        raise DecodeError("routing message is not an array of 3 or 4 elements")
+        raise DecodeError("%s is not an array of at least 3 elements" % what)
     payload = v[2]
     if not isinstance(payload, bytes):
-        raise DecodeError("payload is not a byte string")
+        raise DecodeError("%s payload is not a byte string" % what)
     tracing = v[3] if len(v) > 3 and isinstance(v[3], str) else None
     return Message(route_from_cbor(v[0]), route_from_cbor(v[1]), payload, tracing)
+
+
+def decode_message(body):
+    """Decode a CBOR TcpTransportMessage; raises DecodeError on anything malformed."""
+    return decode_fields(cbor.decode(body))
 
 
 def step(msg, me):
