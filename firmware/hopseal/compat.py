@@ -75,6 +75,44 @@ def wall_time():
 IS_MICROPYTHON = sys.implementation.name in ("micropython", "circuitpython")
 
 
+def is_awaitable(r):
+    """True if a hook or worker returned a coroutine (it must be awaited or run as a task).
+    Generators stand in for coroutines on MicroPython, so this asks for `send`, not a type."""
+    return r is not None and hasattr(r, "send")
+
+
+def say(text=""):
+    """Print a status line and flush it: a supervising process (gateway, tests) reads it."""
+    print(text)
+    out = getattr(sys, "stdout", None)
+    if out is not None and hasattr(out, "flush"):
+        out.flush()
+
+
+class Backoff:
+    """Exponential backoff for retry loops: `await b.wait()` sleeps `first`, then twice as long each
+    time up to `most` seconds; `reset()` after a success starts again from `first`."""
+
+    def __init__(self, first=0.5, most=10):
+        self.first = first
+        self.most = most
+        self.delay = first
+
+    def reset(self):
+        self.delay = self.first
+
+    def next(self):
+        """The delay to wait now (and double the one after it)."""
+        d = self.delay
+        self.delay = min(d * 2, self.most)
+        return d
+
+    async def wait(self):
+        import asyncio
+
+        await asyncio.sleep(self.next())
+
+
 class Log:
     """A tiny logger with the logging module's method names.
 

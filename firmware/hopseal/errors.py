@@ -48,3 +48,7 @@ class IdentityError(HopsealError):
 
 class ChannelError(HopsealError):
     """A secure-channel message was rejected (replay, bad nonce, closed channel)."""
+
+
+class ConfigError(HopsealError):
+    """A board file, command-line option or config value is wrong; the message says which."""

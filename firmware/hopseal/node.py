@@ -5,9 +5,11 @@ Rules upheld here (ockam-wire §3.2, §3.4):
 - `onward[0]` names the next hop on this node; only LOCAL (type 0) addresses are delivered;
 - a non-local first hop on a locally sent message is resolved by the registered transport for its
   type (TCP connects on demand and substitutes the connection's sender address);
-- a non-local first hop on a message that arrived from the network is a RoutingError
-  [uncertain in the spec whether Ockam ever resolves those; we refuse, which is easy to change in
-  `Node.route`];
+- a non-local first hop on a message that came from the network is never resolved: it is dropped,
+  counted (`non_local_from_network`) and refused with a RoutingError, whichever way it came: read
+  from a transport connection, forwarded by a relay or a forwarder, or decrypted by a secure
+  channel. Where a message came from is `msg.origin` (None for a message a local worker sent);
+  this is the one place that decides it, so a peer can never make this node dial out;
 - a message to an unknown local address is dropped, logged and counted; it never raises into the
   transport that delivered it;
 - a worker may carry an access rule (`access(msg) -> bool`); refused messages are dropped and
@@ -15,15 +17,11 @@ Rules upheld here (ockam-wire §3.2, §3.4):
 """
 import asyncio
 
-from .compat import get_logger
+from .compat import get_logger, is_awaitable
 from .errors import HopsealError, ReceiveTimeout, RoutingError
 from .wire.message import LOCAL, Address, Message, route as make_route
 
 log = get_logger("node")
-
-
-def _maybe_await(r):
-    return r is not None and hasattr(r, "send")
 
 
 class Mailbox:
@@ -117,17 +115,18 @@ class Node:
         msg = Message(make_route(onward), make_route(return_route or []), payload, tracing)
         await self.route(msg)
 
-    async def route(self, msg, from_network=False):
-        """Deliver `msg` to the worker named by onward[0] (resolving a transport hop if needed)."""
+    async def route(self, msg):
+        """Deliver `msg` to the worker named by onward[0]; a transport hop is resolved (connecting
+        on demand) only for a message sent on this node (`msg.origin` is None)."""
         if not msg.onward:
             self.count("empty_onward")
             return
         first = msg.onward[0]
         if first.tt != LOCAL:
-            if from_network:
-                # [uncertain] ockam-wire §3.4: Ockam does not appear to resolve transport addresses
-                # arriving from the network; we refuse them so a peer cannot make us dial out.
-                raise RoutingError("non-local address %r in an onward route from the network" % (first,))
+            if msg.origin is not None:
+                self.count("non_local_from_network")
+                raise RoutingError("transport address %r in an onward route from %r refused: this node does not "
+                                   "dial out for the network" % (first, msg.origin))
             resolver = self.resolvers.get(first.tt)
             if resolver is None:
                 raise RoutingError("no transport for address type %d" % first.tt)
@@ -145,7 +144,7 @@ class Node:
             log.warning("access to %r denied; dropped %r", first, msg)
             return
         r = worker.handle_message(self, msg)
-        if _maybe_await(r):
+        if is_awaitable(r):
             await r
 
     async def send_and_receive(self, onward, payload, timeout=10):
@@ -166,7 +165,7 @@ class Node:
             c = self.closables.pop()
             try:
                 r = c.close()
-                if _maybe_await(r):
+                if is_awaitable(r):
                     await r
             except HopsealError as e:
                 log.warning("while stopping: %s", e)

@@ -9,7 +9,7 @@ from hopseal.node import FunctionWorker, Node
 from hopseal.wire.message import Address, encode_message, route
 from hopseal.services.basic import Forwarder, start_default_services
 from hopseal.transport.tcp import TCPTransport
-from hopseal.wire.tcp_frame import encode_frame
+from hopseal.wire.tcp_frame import TCPFrameDecoder, encode_frame
 
 
 def test_local_routing_and_return_routes():
@@ -103,6 +103,18 @@ async def raw_connect(port):
     return reader, writer
 
 
+async def read_frame(reader, timeout=5):
+    """The first frame body the peer sends (after its version byte), or None if it closes first."""
+    d = TCPFrameDecoder()
+    while True:
+        data = await asyncio.wait_for(reader.read(100), timeout)
+        if not data:
+            return None
+        bodies = d.feed(data)
+        if bodies:
+            return bodies[0]
+
+
 async def closed_by_peer(reader, timeout=3):
     """True when the peer closes: reads until EOF (discarding the peer's version byte)."""
     try:
@@ -127,7 +139,6 @@ def test_malformed_input_closes_only_the_offending_connection():
         ("oversized length prefix", b"\x01" + b"\xff\xff\xff\xff"),
         ("wrong version byte", b"\x02" + encode_frame(good_msg)),
         ("truncated CBOR", b"\x01" + encode_frame(good_msg[:-3])),
-        ("unknown transport type", b"\x01" + encode_frame(encode_message(route("9#mars", "echo"), route("x"), b"hi"))),
         ("deep nesting", b"\x01" + encode_frame(deep())),
         ("not a message", b"\x01" + encode_frame(cbor.encode({"a": 1}))),
     ]
@@ -154,7 +165,18 @@ def test_malformed_input_closes_only_the_offending_connection():
         assert node.counters["protocol_errors"] == len(cases)
         errors = [m for (lvl, _, m) in lines if lvl >= 40]
         assert len(errors) == len(cases)
-        assert "version" in errors[1] and "exceeds" in errors[0] and "transport type" in errors[3]
+        assert "version" in errors[1] and "exceeds" in errors[0]
+        # a transport address as the first hop: the node never dials out for the network; the
+        # message is dropped and counted, and the connection that carried it stays open
+        reader, writer = await raw_connect(lst.port)
+        writer.write(b"\x01" + encode_frame(encode_message(route("9#mars", "echo"), route("x"), b"hi")))
+        writer.write(encode_frame(encode_message(route("1#127.0.0.1:1", "echo"), route("x"), b"hi")))
+        writer.write(encode_frame(good_msg))
+        await writer.drain()
+        assert (await read_frame(reader)) is not None  # echo answers the good message after both
+        assert node.counters["non_local_from_network"] == 2
+        assert len(tcp.outgoing) == 0 and node.counters["protocol_errors"] == len(cases)
+        writer.close()
         await client.stop()
         await node.stop()
 

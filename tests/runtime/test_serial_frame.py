@@ -358,13 +358,13 @@ def test_trailing_garbage_after_a_frame():
         _each_step(f + garbage, check)
 
 
-def test_feed_takes_an_end_index_and_memoryviews():
+def test_feed_takes_memoryviews_of_a_reused_buffer():
     f = encode_frame(DATA, b"abc")
     buf = bytearray(64)
     buf[: len(f)] = f
-    buf[len(f) : len(f) + 3] = b"\x00\xf8\x07"  # stale bytes past `end` must be ignored
+    buf[len(f) : len(f) + 3] = b"\x00\xf8\x07"  # stale bytes past the slice must be ignored
     dec = FrameDecoder()
-    assert dec.feed(buf, len(f)) == [("frame", DATA, b"abc")]
+    assert dec.feed(memoryview(buf)[: len(f)]) == [("frame", DATA, b"abc")]
     assert dec.feed(memoryview(b"log")) == [("text", b"log")]
     assert dec.feed(b"") == []
     assert dec.stats() == _counters(frames=1, text_bytes=3)

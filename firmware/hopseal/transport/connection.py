@@ -10,19 +10,21 @@ over this connection) and routes it. TCP and the serial link differ only in thei
     framing.feed(data) -> [body, ...]     raises FrameError when the stream is unusable
 
 Rules upheld here:
-- a frame or message that cannot be decoded, a non-local first hop, or a bad version byte closes
-  this connection only, with one clear log line; other connections are untouched;
+- a frame or message that cannot be decoded, or a bad version byte, closes this connection only,
+  with one clear log line; other connections are untouched;
+- a message whose onward route starts with a transport address is refused by the node (it never
+  dials out for the network, `Node.route`): dropped and counted, the connection stays;
 - an error raised by a worker while handling a delivered message is logged and counted and does
   not close the connection (a forged message must not cut off honest traffic);
 - messages with an empty onward route are ignored (Ockam heartbeat compatibility, §1.2).
 """
 import asyncio
 
-from ..compat import get_logger
-from ..errors import HopsealError, RoutingError
-from ..wire.message import LOCAL, Address, decode_message, route_str, step
+from ..compat import get_logger, is_awaitable
+from ..errors import HopsealError
+from ..wire.message import Address, decode_message, route, step
 
-log = get_logger("link")
+log = get_logger("connection")
 
 
 class StreamConnection:
@@ -57,8 +59,6 @@ class StreamConnection:
 
     def route_to(self, *rest):
         """A route that goes out over this connection, then along `rest`."""
-        from ..wire.message import route
-
         return [self.address] + route(*rest)
 
     # -- sending -------------------------------------------------------------------------------
@@ -84,13 +84,20 @@ class StreamConnection:
             t(self, direction, bytes(data))
 
     async def _write(self, data):
-        self.tap("tx", data)
         async with self.lock:
-            try:
-                self.writer.write(data)
-                await self.writer.drain()
-            except OSError as e:
-                await self.close("write failed: %s" % e)
+            return await self._write_locked(data)
+
+    async def _write_locked(self, data):
+        """Write and drain (the caller holds `self.lock`); False, and the connection closed, when
+        the stream failed."""
+        self.tap("tx", data)
+        try:
+            self.writer.write(data)
+            await self.writer.drain()
+            return True
+        except OSError as e:
+            await self.close("write failed: %s" % e)
+            return False
 
     # -- receiving -----------------------------------------------------------------------------
     async def _run(self):
@@ -123,12 +130,10 @@ class StreamConnection:
         self.rx_frames += 1
         if not msg.onward:
             return  # heartbeat compatibility (ockam-wire §1.2)
-        if msg.onward[0].tt != LOCAL:
-            raise RoutingError("unknown or non-local transport type %d in onward route %s" % (msg.onward[0].tt, route_str(msg.onward)))
         msg.return_.insert(0, self.address)
         msg.origin = self
         try:
-            await self.node.route(msg, True)
+            await self.node.route(msg)
         except HopsealError as e:
             self.node.count("dropped")
             log.warning("dropped message from %r: %s", self, e)
@@ -154,7 +159,7 @@ class StreamConnection:
         for cb in self.on_close:
             try:
                 r = cb(self)
-                if r is not None and hasattr(r, "send"):
+                if is_awaitable(r):
                     await r
             except HopsealError as e:
                 log.warning("close callback: %s", e)

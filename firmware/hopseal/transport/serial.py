@@ -5,10 +5,10 @@ pyserial port. Rules: see wire/serial_link.py and firmware/serial-link.md §7.
 """
 import asyncio
 
-from ..compat import get_logger, ticks_ms
+from ..compat import get_logger, is_awaitable, ticks_ms
 from ..errors import FrameError, HopsealError
 from ..wire.serial_frame import DATA, DEFAULT_MAX_BODY, EV_TEXT, FrameEncoder
-from ..wire.serial_link import EV_UP, UP, SerialLink
+from ..wire.serial_link import DEFAULT_DOWN_AFTER, DEFAULT_INTERVAL, EV_UP, UP, SerialLink
 from .connection import StreamConnection, _current_task
 
 log = get_logger("serial")
@@ -26,9 +26,10 @@ class SerialConnection(StreamConnection):
     """
 
     def __init__(self, node, reader, writer, peer="serial", name="", max_body=DEFAULT_MAX_BODY,
-                 interval=2.0, down_after=3, speak_first=True, read_size=256, on_text=None):
+                 interval=DEFAULT_INTERVAL, down_after=DEFAULT_DOWN_AFTER, speak_first=True, read_size=256,
+                 on_text=None):
         StreamConnection.__init__(self, node, reader, writer, None, peer, "serial", read_size)
-        self.link = SerialLink(name, max_body, int(interval * 1000), down_after, speak_first)
+        self.link = SerialLink(name, max_body, int(interval * 1000), down_after, speak_first, ticks_ms)
         self.encoder = FrameEncoder(max_body)
         self.on_link_up = []
         self.on_link_down = []
@@ -48,29 +49,23 @@ class SerialConnection(StreamConnection):
     async def start(self):
         """Register the sender worker, say HELLO (if this side speaks first), start the loops."""
         self.node.start_worker(self.address, self)
-        self.link.start(ticks_ms())
+        self.link.start()
         await self._flush()
         self.task = asyncio.create_task(self._run())
         self.timer = asyncio.create_task(self._timer())
         return self
 
     async def restart_hello(self):
-        self.link.restart_hello(ticks_ms())
+        self.link.restart_hello()
         await self._flush()
 
     # -- sending -------------------------------------------------------------------------------
     async def _send(self, node, msg):
-        if self.link.state != UP:
-            self.link.tx_not_up += 1
-            node.count("serial_tx_not_up")
-            log.warning("%r: link is down; dropped %r", self, msg)
-            return
-        body = msg.encode()
-        if len(body) > self.link.tx_limit():
-            self.link.tx_oversize += 1
-            node.count("serial_tx_oversize")
-            log.warning("%r: message of %d bytes exceeds the %d byte frame limit; dropped", self, len(body),
-                        self.link.tx_limit())
+        body = msg.encode() if self.link.state == UP else b""
+        why = self.link.may_send(len(body))
+        if why is not None:
+            node.count("serial_tx_not_up" if self.link.state != UP else "serial_tx_oversize")
+            log.warning("%r: %s; dropped %r", self, why, msg)
             return
         async with self.lock:
             # the encoder's buffer is shared: encode and write under the lock
@@ -79,35 +74,19 @@ class SerialConnection(StreamConnection):
             except FrameError as e:  # pragma: no cover - the length was checked above
                 log.warning("%r: %s", self, e)
                 return
-            if not await self._put(wire):
+            if not await self._write_locked(wire):
                 return
         self.tx_frames += 1
 
-    async def _put(self, data):
-        # caller holds self.lock
-        self.tap("tx", data)
-        try:
-            self.writer.write(data)
-            await self.writer.drain()
-            return True
-        except OSError as e:
-            await self.close("write failed: %s" % e)
-            return False
-
     async def _flush(self):
         """Dispatch the link's events, then write its pending control frames."""
-        link = self.link
-        if link.events:
-            events = link.events
-            link.events = []
-            for ev in events:
-                self._event(ev)
-        if link.out:
-            out = link.out
-            link.out = []
+        for ev in self.link.take_events():
+            self._event(ev)
+        out = self.link.take_output()
+        if out:
             async with self.lock:
                 for f in out:
-                    if not await self._put(f):
+                    if not await self._write_locked(f):
                         break
 
     def _event(self, ev):
@@ -130,14 +109,14 @@ class SerialConnection(StreamConnection):
     def _call(self, cb, arg):
         try:
             r = cb(self, arg)
-            if r is not None and hasattr(r, "send"):
+            if is_awaitable(r):
                 asyncio.create_task(r)
         except HopsealError as e:
             log.warning("%r: hook failed: %s", self, e)
 
     # -- receiving -----------------------------------------------------------------------------
     async def _received(self, data):
-        bodies = self.link.feed(data, ticks_ms())
+        bodies = self.link.feed(data)
         await self._flush()
         for body in bodies:
             try:
@@ -145,7 +124,7 @@ class SerialConnection(StreamConnection):
             except HopsealError as e:
                 # passed the CRC, so not line noise, but a serial link is not torn down for one
                 # bad message: count it and go on (§7.5)
-                self.link.bad_messages += 1
+                self.link.bad_message()
                 self.node.count("serial_bad_messages")
                 log.error("%r: dropped a bad message: %s", self, e)
 
@@ -157,7 +136,7 @@ class SerialConnection(StreamConnection):
             await asyncio.sleep(step_s)
             if self.closed:
                 break
-            self.link.tick(ticks_ms())
+            self.link.tick()
             await self._flush()
 
     async def close(self, why="closed"):
@@ -165,11 +144,8 @@ class SerialConnection(StreamConnection):
             return
         if self.timer is not None and self.timer is not _current_task():
             self.timer.cancel()
-        if self.link.state == UP:
-            self.link._go_down("connection closed: %s" % why)
-            events = self.link.events
-            self.link.events = []
-            for ev in events:
-                if ev[0] != EV_TEXT:
-                    self._event(ev)
+        self.link.close("connection closed: %s" % why)
+        for ev in self.link.take_events():
+            if ev[0] != EV_TEXT:
+                self._event(ev)
         await StreamConnection.close(self, why)

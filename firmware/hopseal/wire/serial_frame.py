@@ -239,8 +239,7 @@ def encode_frame(ftype, body, max_body=DEFAULT_MAX_BODY, types=FRAME_TYPES):
 class FrameDecoder:
     """Splits a byte stream into console text and frames (serial-link.md §3). Never raises on input.
 
-    `feed(data, end=None)` takes bytes or a bytearray (only data[:end] if end is given, so a
-    readinto() buffer can be passed without copying) and returns a list of events:
+    `feed(data)` takes bytes, a bytearray or a memoryview and returns a list of events:
         ("text", bytes)          console text, in order, byte-exact; one event per run
         ("frame", type, body)    a frame that passed every check; body is bytes
     Counters (ints, exact): frames, crc_errors, cobs_errors, oversize, unknown_type, bad_length,
@@ -284,13 +283,11 @@ class FrameDecoder:
         """Decoded bytes held for the frame in progress (0 outside a frame)."""
         return self._cobs.n if self._state == _S_FRAME else 0
 
-    def feed(self, data, end=None):
-        """Consume data[:end]; return the list of events it completes (see the class docstring)."""
+    def feed(self, data):
+        """Consume `data`; return the list of events it completes (see the class docstring)."""
         if not hasattr(data, "find"):
             data = bytes(data)
         n = len(data)
-        if end is not None and end < n:
-            n = end
         mv = memoryview(data)
         events = []
         st = self._state

@@ -1,8 +1,31 @@
 """The serial link (serial-link.md §7): hello exchange, liveness and restart detection on top of
 the frames of serial_frame.py.
 
-`SerialLink` is sans-I/O: bytes and a millisecond clock in; DATA bodies, control frames to write
-and events out. `hopseal.transport.serial.SerialConnection` drives it over a byte stream.
+`SerialLink` is sans-I/O: bytes in (`feed`), the passing of time in (`tick`, and the `clock`
+it is given, `ticks_ms` by default); DATA bodies, control frames to write (`take_output`) and
+events (`take_events`) out. `hopseal.transport.serial.SerialConnection` drives it over a byte stream.
+
+Transitions (state, event -> next state, output; "HELLO" has no REPLY flag, "HELLO/R" has it):
+
+    state        event                                next         output, event
+    DOWN         start / tick, speaks first           DOWN         HELLO (at most once an interval)
+    DOWN         HELLO, our version                   UP           HELLO/R; ("up", False)
+    DOWN         HELLO/R, our version                 UP           ("up", False)
+    DOWN         PING                                 DOWN         PONG; HELLO (the peer lost us)
+    DOWN         DATA                                 DOWN         dropped, counted; HELLO
+    UP           HELLO, our version                   UP           HELLO/R; ("up", True): restarted
+    UP           HELLO/R                              UP           -
+    UP           PING / PONG / DATA                   UP           PONG / rtt / the DATA body
+    UP           tick, a PING due                     UP           PING
+    UP           tick, silent down_after intervals    DOWN         ("down", why)
+    UP           text with a REPL prompt (host side)  DOWN         ("down", why)
+    UP           close(why)                           DOWN         ("down", why)
+    any          HELLO of another version             BAD_VERSION  logged; ("down", why) if it was UP
+    BAD_VERSION  HELLO, our version                   UP           as from DOWN
+    BAD_VERSION  PING                                 BAD_VERSION  PONG
+    any          DATA to send while not UP            unchanged    refused by may_send(), counted
+A side that does not speak first (the host) sends nothing until a valid frame arrives, and falls
+silent again each time the link goes down.
 
 Rules upheld here (serial-link.md §7):
 - Line noise never closes the link. Damaged frames are counted by the decoder and dropped; a DATA
@@ -26,7 +49,7 @@ Rules upheld here (serial-link.md §7):
 """
 from struct import pack
 
-from ..compat import const, get_logger, ticks_diff
+from ..compat import const, get_logger, ticks_diff, ticks_ms
 from .serial_frame import (
     DATA,
     DEFAULT_MAX_BODY,
@@ -40,6 +63,10 @@ from .serial_frame import (
 )
 
 log = get_logger("serial")
+
+# Link defaults, the one place they are set (board files, the gateway and both ends use them).
+DEFAULT_INTERVAL = 2.0  # seconds between HELLOs while down and PINGs while up
+DEFAULT_DOWN_AFTER = const(3)  # intervals without a frame from the peer before the link is down
 
 FLAG_REPLY = const(0x01)  # HELLO flags bit 0: this HELLO answers the peer's HELLO
 MAX_NAME = const(32)  # bytes of the name carried in a HELLO
@@ -83,7 +110,9 @@ class SerialLink:
     in `out` (bytes), events in `events`: ("up", restarted), ("down", why), ("text", bytes).
     """
 
-    def __init__(self, name=b"", max_body=DEFAULT_MAX_BODY, interval_ms=2000, down_after=3, speak_first=True):
+    def __init__(self, name=b"", max_body=DEFAULT_MAX_BODY, interval_ms=int(DEFAULT_INTERVAL * 1000),
+                 down_after=DEFAULT_DOWN_AFTER, speak_first=True, clock=ticks_ms):
+        self.clock = clock
         self.name = name.encode() if isinstance(name, str) else name
         self.max_body = max_body
         self.interval_ms = interval_ms
@@ -128,6 +157,38 @@ class SerialLink:
             m = self.peer_max_body
         return m
 
+    def may_send(self, body_len):
+        """None if a DATA body of `body_len` bytes may go out now; else why not (counted)."""
+        if self.state != UP:
+            self.tx_not_up += 1
+            return "link is down"
+        if body_len > self.tx_limit():
+            self.tx_oversize += 1
+            return "message of %d bytes exceeds the %d byte frame limit" % (body_len, self.tx_limit())
+        return None
+
+    def bad_message(self):
+        """A DATA body passed its CRC but was not a routing message (§7.5): counted, link kept."""
+        self.bad_messages += 1
+
+    def close(self, why):
+        """The stream under the link is gone: down now (with its event), nothing more to send."""
+        if self.state == UP:
+            self._go_down(why)
+        self.out = []
+
+    def take_output(self):
+        """The control frames to write, oldest first; the queue is emptied."""
+        out = self.out
+        self.out = []
+        return out
+
+    def take_events(self):
+        """The events since the last call: ("up", restarted), ("down", why), ("text", bytes)."""
+        ev = self.events
+        self.events = []
+        return ev
+
     def stats(self):
         d = self.decoder.stats()
         for k in ("link_ups", "link_downs", "restarts", "bad_version", "rx_not_up", "tx_not_up",
@@ -148,16 +209,16 @@ class SerialLink:
         if self.last_hello is None or ticks_diff(now, self.last_hello) >= self.interval_ms // 2:
             self._hello(now, False)
 
-    def start(self, now):
+    def start(self):
         """The end opened: the side that speaks first says HELLO."""
         if self.may_speak:
-            self._hello(now, False)
+            self._hello(self.clock(), False)
 
-    def restart_hello(self, now):
+    def restart_hello(self):
         """Send a HELLO without the REPLY flag now: the peer treats it as our restart (the gateway
         uses it when the path behind it was re-established, so boards re-register)."""
         if self.may_speak:
-            self._hello(now, False)
+            self._hello(self.clock(), False)
 
     def _go_up(self, restarted):
         self.state = UP
@@ -176,8 +237,9 @@ class SerialLink:
             self.events.append((EV_DOWN, why))
 
     # -- input ---------------------------------------------------------------------------------
-    def feed(self, data, now):
+    def feed(self, data):
         """Consume bytes from the wire; return the DATA bodies to deliver (only while up)."""
+        now = self.clock()
         bodies = []
         for ev in self.decoder.feed(data):
             if ev[0] == EV_TEXT:
@@ -251,8 +313,9 @@ class SerialLink:
             self._go_down("the board printed a REPL prompt")
 
     # -- timers --------------------------------------------------------------------------------
-    def tick(self, now):
+    def tick(self):
         """Run the timers: PING while up, link down after silence, HELLO again while down."""
+        now = self.clock()
         if self.state == UP:
             if self.heard is None or ticks_diff(now, self.heard) >= self.down_after * self.interval_ms:
                 self._go_down("no frame from the peer for %d ms" % (self.down_after * self.interval_ms))
