@@ -18,13 +18,14 @@ try:
 except ImportError:
     pass
 
-from hopseal.apps import board  # noqa: E402
+from hopseal.apps import board_config  # noqa: E402
+from hopseal.errors import ConfigError  # noqa: E402
 
 
 def main(argv):
     try:
-        cfg = board.configure(argv)
-    except ValueError as e:
+        cfg = board_config.configure(argv)
+    except ConfigError as e:
         print("error: %s" % e)
         return 2
     link = cfg["link"]
@@ -38,6 +39,8 @@ def main(argv):
         from hopseal.apps.board_io import open_stream
 
         stream = open_stream(link)
+    from hopseal.apps import board
+
     try:
         board.run(cfg, stream)
     finally:

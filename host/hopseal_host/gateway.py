@@ -303,7 +303,6 @@ class HubWorker(Forwarder):
     def __init__(self, gateway: "Gateway"):
         Forwarder.__init__(self, "hub", [])
         self.gateway = gateway
-        self.forwarded = 0
         self.dropped = 0
 
     async def handle_message(self, node, msg):
@@ -315,7 +314,6 @@ class HubWorker(Forwarder):
                 log.warning("hub is down: dropped %d message(s) so far", self.dropped)
             return
         self.to = [conn.address]
-        self.forwarded += 1
         await Forwarder.handle_message(self, node, msg)
 
 

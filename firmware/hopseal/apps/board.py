@@ -6,60 +6,21 @@ sees only a `BoardLink`: `route_to(*rest)` (the current route out over the link)
 connection or a TCP connection to the gateway's listener (Wi-Fi) makes no other difference: a hub
 service is at `link.route_to("hub", SERVICE)` either way.
 
-Board file keys (boards/*.json; every key optional except "link"):
-    name            node name, sent in the serial HELLO and printed in logs
-    link            {"type": "stdio" | "uart" | "usb_cdc" | "busio_uart" | "pty" | "tcp", ...}
-    max_body        largest serial frame body, bytes (both ends must agree; sent in HELLO)
-    ping_interval   seconds between link PINGs;  down_after: silent intervals before link down
-    relay           register a static relay `forward_to_<relay>` at the hub on every link up
-    probe           seconds: send a probe to the hub's echo on link up and then every S seconds
-                    (0: only on link up; absent: never); results are printed on the console
-    heap            heap budget (the virtual board passes it to `micropython -X heapsize=`)
-    vault           folder of the board's identity file ("" = flash root): with it the board has
-                    an Ockam identity, runs the secure-channel listener `api`, and `echo` is
-                    reachable only through a secure channel
-    authorized      identifiers allowed to open channels to the board (default: anyone)
-    readings        seconds: open an end-to-end secure channel to the hub's `api` (through the
-                    gateway) and send a reading to the hub's `readings` every S seconds; the
-                    channel is re-opened after every link restart (its route goes through the
-                    gateway's current hub connection)
-    hub_identifier  accept only this identifier as the hub when opening that channel
+The board file's keys and the command line are apps/board_config.py.
 """
 import asyncio
 
-from ..wire import bare
-from ..compat import get_logger, ticks_diff, ticks_ms
+from ..compat import Backoff, get_logger, is_awaitable, say, ticks_diff, ticks_ms
 from ..errors import HopsealError, TransportError
 from ..node import Node
 from ..services.basic import start_default_services
+from ..wire import bare
 
 log = get_logger("board")
 
-DEFAULTS = {
-    "name": "board",
-    "max_body": 1024,
-    "ping_interval": 2.0,
-    "down_after": 3,
-    "relay": None,
-    "probe": None,
-    "vault": None,
-    "authorized": None,
-    "readings": None,
-    "hub_identifier": None,
-}
 
-USAGE = """usage: main.py [BOARD_FILE] [--name N] [--link stdio|pty:PATH|tcp:HOST:PORT]
-               [--relay NAME] [--probe S] [--ping-interval S] [--down-after N] [--max-body B]
-               [--vault DIR] [--readings S] [--hub-identifier ID]
-BOARD_FILE defaults to board.json; options override its keys."""
-
-
-def say(text):
-    print(text)
-
-
-def _heap():
-    """", heap used/free N/M" where the port can tell (after a collection)."""
+def heap_text():
+    """", heap used N free M" after a collection, where the port can tell ("" elsewhere)."""
     try:
         import gc
 
@@ -67,67 +28,6 @@ def _heap():
         return ", heap used %d free %d" % (gc.mem_alloc(), gc.mem_free())
     except (ImportError, AttributeError):
         return ""
-
-
-def load(path):
-    import json
-
-    with open(path) as f:
-        return json.load(f)
-
-
-def parse_link(text):
-    """`stdio`, `pty:PATH` or `tcp:HOST:PORT` as a board file's link section."""
-    kind, _, rest = text.partition(":")
-    if kind == "stdio" and not rest:
-        return {"type": "stdio"}
-    if kind == "pty" and rest:
-        return {"type": "pty", "path": rest}
-    if kind == "tcp":
-        host, _, port = rest.rpartition(":")
-        if host and port.isdigit():
-            return {"type": "tcp", "host": host, "port": int(port)}
-    raise ValueError("bad --link %r (stdio, pty:PATH or tcp:HOST:PORT)" % text)
-
-
-# command-line option -> (board file key, conversion)
-_OPTIONS = {
-    "--name": ("name", str),
-    "--link": ("link", parse_link),
-    "--relay": ("relay", str),
-    "--probe": ("probe", float),
-    "--ping-interval": ("ping_interval", float),
-    "--down-after": ("down_after", int),
-    "--max-body": ("max_body", int),
-    "--vault": ("vault", str),
-    "--readings": ("readings", float),
-    "--hub-identifier": ("hub_identifier", str),
-}
-
-
-def configure(argv):
-    """The board configuration: DEFAULTS, then the board file, then command-line overrides."""
-    argv = [a for a in argv if a]
-    path = "board.json"
-    if argv and not argv[0].startswith("--"):
-        path = argv.pop(0)
-    cfg = dict(DEFAULTS)
-    cfg.update(load(path))
-    i = 0
-    while i < len(argv):
-        a = argv[i]
-        if a in ("-h", "--help"):
-            raise ValueError(USAGE)
-        if i + 1 >= len(argv):
-            raise ValueError("%s needs a value\n%s" % (a, USAGE))
-        opt = _OPTIONS.get(a)
-        if opt is None:
-            raise ValueError("unknown option %s\n%s" % (a, USAGE))
-        cfg[opt[0]] = opt[1](argv[i + 1])
-        i += 2
-    if not isinstance(cfg.get("link"), dict) or "type" not in cfg["link"]:
-        raise ValueError("the board file has no link section")
-    return cfg
 
 
 class BoardLink:
@@ -154,7 +54,7 @@ class BoardLink:
     def _fire(self, hooks, arg):
         for cb in hooks:
             r = cb(self, arg)
-            if r is not None and hasattr(r, "send"):
+            if is_awaitable(r):
                 asyncio.create_task(r)
 
 
@@ -169,8 +69,13 @@ class SerialBoardLink(BoardLink):
         from ..transport.serial import SerialConnection
 
         cfg = self.cfg
+        kw = {}
+        if cfg.get("ping_interval") is not None:
+            kw["interval"] = cfg["ping_interval"]
+        if cfg.get("down_after") is not None:
+            kw["down_after"] = cfg["down_after"]
         conn = SerialConnection(node, self.stream, self.stream, "gateway", cfg["name"], cfg["max_body"],
-                                cfg["ping_interval"], cfg["down_after"], True)
+                                speak_first=True, **kw)
         conn.on_link_up.append(lambda c, restarted: self._fire(self.on_link_up, restarted))
         conn.on_link_down.append(lambda c, why: self._fire(self.on_link_down, why))
         self.conn = conn
@@ -191,21 +96,20 @@ class TCPBoardLink(BoardLink):
 
         link = self.cfg["link"]
         tcp = TCPTransport(node, max_frame=self.cfg["max_body"])
-        backoff = 0.5
+        backoff = Backoff(0.5, link.get("backoff_max", 10))
         while True:
             try:
                 conn = await tcp.connect(link["host"], link["port"])
             except TransportError as e:
-                log.warning("gateway %s:%d: %s; retrying in %.1f s", link["host"], link["port"], e, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, link.get("backoff_max", 10))
+                log.warning("gateway %s:%d: %s; retrying in %.1f s", link["host"], link["port"], e, backoff.delay)
+                await backoff.wait()
                 continue
-            backoff = 0.5
+            backoff.reset()
             self.conn = conn
             self._fire(self.on_link_up, False)
             await conn.wait_closed()
             self._fire(self.on_link_down, conn.close_reason)
-            await asyncio.sleep(backoff)
+            await asyncio.sleep(backoff.first)
 
 
 class Board:
@@ -271,7 +175,7 @@ class Board:
             text = "reading %d from %s: temperature=%.1fC" % (n, self.cfg["name"], value)
             t0 = ticks_ms()
             r = await self.node.send_and_receive([self.channel.encryptor_address, "readings"], text.encode(), timeout)
-            say("reading %d acknowledged (%s) in %d ms%s" % (n, r.payload.decode(), ticks_diff(ticks_ms(), t0), _heap()))
+            say("reading %d acknowledged (%s) in %d ms%s" % (n, r.payload.decode(), ticks_diff(ticks_ms(), t0), heap_text()))
             return True
         except HopsealError as e:
             say("reading failed: %s" % e)
@@ -298,7 +202,7 @@ class Board:
         """Register the static relay through the gateway; retry with backoff while the link is up."""
         from ..services.relay import RelayClient
 
-        backoff = 1
+        backoff = Backoff(1, 10)
         while self.ups == generation:
             if self.link.up:
                 try:
@@ -308,8 +212,7 @@ class Board:
                     return
                 except HopsealError as e:
                     say("relay registration failed: %s" % e)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10)
+            await backoff.wait()
 
     async def probe(self, timeout=5):
         """Send one probe to the hub's echo; prints and returns True on a correct reply."""
@@ -339,15 +242,8 @@ class Board:
 
     async def main(self):
         cfg = self.cfg
-        free = ""
-        try:
-            import gc
-
-            gc.collect()
-            free = ", heap free %d" % gc.mem_free()
-        except (ImportError, AttributeError):
-            pass
-        say("hopseal board %s: link %s, max frame %d%s" % (cfg["name"], cfg["link"]["type"], cfg["max_body"], free))
+        say("hopseal board %s: link %s, max frame %d%s" % (cfg["name"], cfg["link"]["type"], cfg["max_body"],
+                                                          heap_text()))
         if cfg.get("probe") is not None:
             asyncio.create_task(self._probe_loop(cfg["probe"]))
         if cfg.get("readings") and self.vault is not None:

@@ -11,22 +11,18 @@ The host's `hopseal node` calls `serve()` with the same meaning.
 import asyncio
 import sys
 
+from ..compat import say
+from ..errors import ConfigError
 from ..node import Node
 from ..services.basic import Forwarder, start_default_services
 from ..transport.tcp import TCPTransport
 
 
-def say(text):
-    """Print a status line and flush it (a supervising process reads it from a pipe)."""
-    print(text)
-    if hasattr(sys.stdout, "flush"):
-        sys.stdout.flush()
-
-
 def parse_hostport(s):
+    """("host", port) from "HOST:PORT"; ConfigError when it is not that."""
     host, _, port = s.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError("expected HOST:PORT, got %r" % s)
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError("expected HOST:PORT with a port up to 65535, got %r" % s)
     return host, int(port)
 
 
@@ -86,16 +82,39 @@ async def serve(**kw):
 
 
 def main(argv):
+    try:
+        kw = _options(argv)
+    except ConfigError as e:
+        print("error: %s" % e)
+        return 2
+    if kw is None:
+        print(__doc__)
+        return 0
+    path = kw.pop("vault_path", None)
+    if path is not None:
+        from ..compat import wall_time
+        from ..crypto.soft import SoftCrypto
+        from ..secure.vault import open_vault
+
+        kw["crypto"] = SoftCrypto()
+        kw["vault"] = open_vault(kw["crypto"], path, wall_time())
+    try:
+        asyncio.run(serve(**kw))
+    except KeyboardInterrupt:
+        print("stopped")
+    return 0
+
+
+def _options(argv):
+    """build()'s keyword arguments from the command line; None for --help."""
     kw = {"name": "node", "forwards": []}
     i = 0
     while i < len(argv):
         a = argv[i]
         if a in ("-h", "--help"):
-            print(__doc__)
-            return 0
+            return None
         if i + 1 >= len(argv):
-            print("error: %s needs a value" % a)
-            return 2
+            raise ConfigError("%s needs a value" % a)
         v = argv[i + 1]
         if a == "--listen":
             kw["listen"] = parse_hostport(v)
@@ -115,22 +134,9 @@ def main(argv):
         elif a == "--at":
             kw["relay_at"] = parse_hostport(v)
         else:
-            print("error: unknown option %s" % a)
-            return 2
+            raise ConfigError("unknown option %s (see --help)" % a)
         i += 2
-    path = kw.pop("vault_path", None)
-    if path is not None:
-        from ..compat import wall_time
-        from ..crypto.soft import SoftCrypto
-        from ..secure.vault import open_vault
-
-        kw["crypto"] = SoftCrypto()
-        kw["vault"] = open_vault(kw["crypto"], path, wall_time())
-    try:
-        asyncio.run(serve(**kw))
-    except KeyboardInterrupt:
-        print("stopped")
-    return 0
+    return kw
 
 
 if __name__ == "__main__":

@@ -28,15 +28,18 @@ class Uppercase:
 
 
 class Forwarder:
-    """Forward everything along `to` (e.g. `[connection_to_bob.address]`), keeping the return route."""
+    """Forward everything along `to` (e.g. `[connection_to_bob.address]`), keeping the return route:
+    the forwarding rule, in one place (relays and the gateway's `hub` worker are Forwarders)."""
 
     def __init__(self, address, to):
         self.address = route(address)[0]
         self.to = route(to)
+        self.forwarded = 0
 
     async def handle_message(self, node, msg):
         step(msg, self.address)
         msg.onward = self.to + msg.onward
+        self.forwarded += 1
         await node.route(msg)
 
 

@@ -21,9 +21,10 @@ Client:
 import asyncio
 
 from ..wire import bare
-from ..compat import get_logger, hexstr, random_bytes
+from ..compat import Backoff, get_logger, hexstr, random_bytes
 from ..errors import DecodeError, HopsealError, RoutingError
-from ..wire.message import Address, route, step
+from ..wire.message import Address, route
+from .basic import Forwarder
 
 log = get_logger("relay")
 
@@ -31,19 +32,13 @@ REGISTER = "register"
 DEFAULT_PREFIX = "forward_to_"
 
 
-class Relay:
-    def __init__(self, service, address, forward_route, conn):
-        self.service = service
-        self.address = address
-        self.forward_route = forward_route
-        self.conn = conn
-        self.forwarded = 0
+class Relay(Forwarder):
+    """A registered relay: a Forwarder (the forwarding rule lives there) to the registering node,
+    remembering the connection it was registered over."""
 
-    async def handle_message(self, node, msg):
-        step(msg, self.address)
-        msg.onward = self.forward_route + msg.onward
-        self.forwarded += 1
-        await node.route(msg)
+    def __init__(self, address, to, conn):
+        Forwarder.__init__(self, address, to)
+        self.conn = conn
 
 
 class RelayService:
@@ -75,14 +70,14 @@ class RelayService:
             return
         addr = Address.parse(self.prefix + name)
         forward_route = list(msg.return_)
-        relay = Relay(self, addr, forward_route, conn)
+        relay = Relay(addr, forward_route, conn)
         node.start_worker(addr, relay)
         self.relays[name] = relay
         if conn is not None and hasattr(conn, "on_close") and self._on_close not in conn.on_close:
             conn.on_close.append(self._on_close)
         log.info("relay %r created, forwarding to %s", addr, forward_route)
         await node.send(forward_route, bare.encode_string(self.prefix + name), [addr])
-        relay.forward_route = forward_route[:-1]
+        relay.to = forward_route[:-1]
 
     def _remove(self, relay):
         self.node.stop_worker(relay.address)
@@ -143,7 +138,7 @@ class RelayClient:
     async def keep_alive(self, interval=10, timeout=5, failures=2, on_change=None):
         """Forever: ping every `interval` s; after `failures` misses, re-register (with backoff)."""
         missed = 0
-        backoff = 1
+        backoff = Backoff(1, 30)
         while True:
             await asyncio.sleep(interval)
             ok = await self.ping(timeout)
@@ -157,10 +152,9 @@ class RelayClient:
             try:
                 await self.register(timeout)
                 missed = 0
-                backoff = 1
+                backoff.reset()
                 if on_change is not None:
                     on_change(self)
             except HopsealError as e:
                 log.warning("re-registration failed: %s", e)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30)
+                await backoff.wait()

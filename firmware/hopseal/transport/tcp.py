@@ -10,26 +10,9 @@ from ..compat import get_logger
 from ..errors import TransportError
 from .connection import StreamConnection
 from ..wire.message import TCP, Address
-from ..wire.tcp_frame import DEFAULT_MAX_FRAME, TCPFrameDecoder, frame_header
+from ..wire.tcp_frame import DEFAULT_MAX_FRAME, TCPFraming
 
 log = get_logger("tcp")
-
-
-class TCPFraming:
-    """Version byte 0x01 once, then u32-BE length-prefixed CBOR bodies."""
-
-    def __init__(self, max_frame=DEFAULT_MAX_FRAME):
-        self.max_frame = max_frame
-        self.decoder = TCPFrameDecoder(max_frame)
-
-    def hello(self):
-        return b"\x01"
-
-    def frame(self, body):
-        return frame_header(len(body), self.max_frame) + body
-
-    def feed(self, data):
-        return self.decoder.feed(data)
 
 
 def _keepalive(writer):

@@ -4,9 +4,12 @@ UDP/BLE/WebSocket transports. Optional: nothing on the TCP path imports it.
     struct TransportMessage { version: u8 = 1, onward_route: Route, return_route: Route, payload: Vec<u8> }
     Route = ULEB128 count ‖ Address*;  Address = tt: u8 ‖ ULEB128 len ‖ bytes
 """
+from ..compat import const
 from .bare import read_data, read_uleb128, write_uleb128
 from ..errors import DecodeError
 from .message import MAX_ADDRESS, MAX_HOPS, Address, Message
+
+_VERSION = const(1)  # TransportMessage.version
 
 
 def _write_route(buf, r):
@@ -18,7 +21,7 @@ def _write_route(buf, r):
 
 
 def encode(msg):
-    buf = bytearray(b"\x01")
+    buf = bytearray((_VERSION,))
     _write_route(buf, msg.onward)
     _write_route(buf, msg.return_)
     write_uleb128(buf, len(msg.payload))
@@ -43,7 +46,7 @@ def _read_route(buf, pos):
 def decode(buf):
     if not buf:
         raise DecodeError("empty transport message")
-    if buf[0] != 1:
+    if buf[0] != _VERSION:
         raise DecodeError("unsupported TransportMessage version %d" % buf[0])
     onward, pos = _read_route(buf, 1)
     ret, pos = _read_route(buf, pos)

@@ -14,6 +14,7 @@ from ..compat import const
 from ..errors import FrameError
 
 VERSION = const(1)  # TcpProtocolVersion::V1
+HELLO = bytes((VERSION,))  # what each side sends once, first
 OCKAM_MAX_FRAME = 16 * 1024 * 1024  # MAX_MESSAGE_SIZE in ockam_transport_tcp
 DEFAULT_MAX_FRAME = 256 * 1024
 
@@ -57,7 +58,7 @@ class TCPFrameDecoder:
                 v = mv[pos]
                 pos += 1
                 if v != VERSION:
-                    self._fail("unsupported protocol version byte 0x%02x (expected 0x01)" % v)
+                    self._fail("unsupported protocol version byte 0x%02x (expected 0x%02x)" % (v, VERSION))
                 self.state = _LENGTH
                 continue
             take = self.need - len(self.buf)
@@ -93,3 +94,21 @@ class TCPFrameDecoder:
     def pending(self):
         """Bytes held for an incomplete frame (for bounds tests)."""
         return len(self.buf)
+
+
+class TCPFraming:
+    """The framing a TCP connection uses (transport/connection.py): the version byte once
+    (`hello`), then u32-BE length-prefixed CBOR bodies (`frame`, `feed`)."""
+
+    def __init__(self, max_frame=DEFAULT_MAX_FRAME):
+        self.max_frame = max_frame
+        self.decoder = TCPFrameDecoder(max_frame)
+
+    def hello(self):
+        return HELLO
+
+    def frame(self, body):
+        return frame_header(len(body), self.max_frame) + body
+
+    def feed(self, data):
+        return self.decoder.feed(data)

@@ -1,0 +1,117 @@
+"""A board's configuration: DEFAULTS, then its board file (boards/*.json), then command-line
+options. Small and free of the runtime, so firmware/main.py can read it (and say what is wrong in
+one line, a ConfigError) before the node is imported.
+
+Board file keys (boards/*.json; every key optional except "link"):
+    name            node name, sent in the serial HELLO and printed in logs
+    link            {"type": "stdio" | "uart" | "usb_cdc" | "busio_uart" | "pty" | "tcp", ...}
+    max_body        largest serial frame body, bytes (both ends must agree; sent in HELLO)
+    ping_interval   seconds between link PINGs;  down_after: silent intervals before link down
+    relay           register a static relay `forward_to_<relay>` at the hub on every link up
+    probe           seconds: send a probe to the hub's echo on link up and then every S seconds
+                    (0: only on link up; absent: never); results are printed on the console
+    heap            heap budget (the virtual board passes it to `micropython -X heapsize=`)
+    vault           folder of the board's identity file ("" = flash root): with it the board has
+                    an Ockam identity, runs the secure-channel listener `api`, and `echo` is
+                    reachable only through a secure channel
+    authorized      identifiers allowed to open channels to the board (default: anyone)
+    readings        seconds: open an end-to-end secure channel to the hub's `api` (through the
+                    gateway) and send a reading to the hub's `readings` every S seconds; the
+                    channel is re-opened after every link restart (its route goes through the
+                    gateway's current hub connection)
+    hub_identifier  accept only this identifier as the hub when opening that channel
+"""
+from ..errors import ConfigError
+
+# None: the link's own default (wire/serial_link.py), set in one place for boards and gateway.
+# A board's frame budget is smaller than the link's default (2048): its heap is.
+DEFAULTS = {
+    "name": "board",
+    "max_body": 1024,
+    "ping_interval": None,
+    "down_after": None,
+    "relay": None,
+    "probe": None,
+    "vault": None,
+    "authorized": None,
+    "readings": None,
+    "hub_identifier": None,
+}
+
+USAGE = """usage: main.py [BOARD_FILE] [--name N] [--link stdio|pty:PATH|tcp:HOST:PORT]
+               [--relay NAME] [--probe S] [--ping-interval S] [--down-after N] [--max-body B]
+               [--vault DIR] [--readings S] [--hub-identifier ID]
+BOARD_FILE defaults to board.json; options override its keys."""
+
+
+def load(path):
+    """The board file at `path` as a dict; ConfigError (one line) if it is missing or not JSON."""
+    import json
+
+    try:
+        with open(path) as f:
+            cfg = json.load(f)
+    except OSError as e:
+        raise ConfigError("cannot read the board file %s: %s" % (path, e))
+    except ValueError as e:
+        raise ConfigError("the board file %s is not valid JSON: %s" % (path, e))
+    if not isinstance(cfg, dict):
+        raise ConfigError("the board file %s is not a JSON object" % path)
+    return cfg
+
+
+def parse_link(text):
+    """`stdio`, `pty:PATH` or `tcp:HOST:PORT` as a board file's link section."""
+    kind, _, rest = text.partition(":")
+    if kind == "stdio" and not rest:
+        return {"type": "stdio"}
+    if kind == "pty" and rest:
+        return {"type": "pty", "path": rest}
+    if kind == "tcp":
+        host, _, port = rest.rpartition(":")
+        if host and port.isdigit():
+            return {"type": "tcp", "host": host, "port": int(port)}
+    raise ConfigError("bad --link %r (stdio, pty:PATH or tcp:HOST:PORT)" % text)
+
+
+# command-line option -> (board file key, conversion)
+_OPTIONS = {
+    "--name": ("name", str),
+    "--link": ("link", parse_link),
+    "--relay": ("relay", str),
+    "--probe": ("probe", float),
+    "--ping-interval": ("ping_interval", float),
+    "--down-after": ("down_after", int),
+    "--max-body": ("max_body", int),
+    "--vault": ("vault", str),
+    "--readings": ("readings", float),
+    "--hub-identifier": ("hub_identifier", str),
+}
+
+
+def configure(argv):
+    """The board configuration: DEFAULTS, then the board file, then command-line overrides."""
+    argv = [a for a in argv if a]
+    path = "board.json"
+    if argv and not argv[0].startswith("--"):
+        path = argv.pop(0)
+    cfg = dict(DEFAULTS)
+    cfg.update(load(path))
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("-h", "--help"):
+            raise ConfigError(USAGE)
+        if i + 1 >= len(argv):
+            raise ConfigError("%s needs a value\n%s" % (a, USAGE))
+        opt = _OPTIONS.get(a)
+        if opt is None:
+            raise ConfigError("unknown option %s\n%s" % (a, USAGE))
+        try:
+            cfg[opt[0]] = opt[1](argv[i + 1])
+        except ValueError:
+            raise ConfigError("%s: bad value %r" % (a, argv[i + 1]))
+        i += 2
+    if not isinstance(cfg.get("link"), dict) or "type" not in cfg["link"]:
+        raise ConfigError("the board file has no link section")
+    return cfg
