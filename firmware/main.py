@@ -12,7 +12,6 @@ Hardware objects are built here, at run time, never when a module is imported.
 """
 import sys
 
-
 try:
     import romfs_mount  # noqa: F401  (the virtual board's ROMFS image; nothing on a board)
 except ImportError:

@@ -13,7 +13,7 @@ except ImportError:  # CPython
 
 
 try:
-    from time import ticks_ms, ticks_diff, ticks_add  # MicroPython
+    from time import ticks_add, ticks_diff, ticks_ms  # MicroPython
 except ImportError:  # CPython, CircuitPython without them
     import time as _time
 
@@ -79,6 +79,16 @@ def is_awaitable(r):
     """True if a hook or worker returned a coroutine (it must be awaited or run as a task).
     Generators stand in for coroutines on MicroPython, so this asks for `send`, not a type."""
     return r is not None and hasattr(r, "send")
+
+
+def current_task():
+    """The running asyncio task, or None where the port cannot tell."""
+    import asyncio
+
+    try:
+        return asyncio.current_task()
+    except (AttributeError, RuntimeError):
+        return None
 
 
 def say(text=""):

@@ -19,7 +19,8 @@ import asyncio
 
 from .compat import get_logger, is_awaitable
 from .errors import HopsealError, ReceiveTimeout, RoutingError
-from .wire.message import LOCAL, Address, Message, route as make_route
+from .wire.message import LOCAL, Address, Message
+from .wire.message import route as make_route
 
 log = get_logger("node")
 
@@ -63,7 +64,7 @@ class Mailbox:
 
 
 class Node:
-    """A hopseal node. Transports and services attach to it; see `hopseal.tcp`, `hopseal.services`."""
+    """A hopseal node. Transports and services attach to it; see `hopseal.transport.tcp`, `hopseal.services.basic`."""
 
     def __init__(self, name="node", crypto=None, clock=None):
         self.name = name

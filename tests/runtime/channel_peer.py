@@ -11,14 +11,14 @@ import asyncio
 import sys
 
 from hopseal.apps.node import parse_hostport
-from hopseal.secure.channel import SecureChannelListener, create_secure_channel
-from hopseal.secure.trust import TrustIdentifiers, channel_only
 from hopseal.compat import set_log_sink, wall_time
 from hopseal.errors import ReceiveTimeout
 from hopseal.node import Node
+from hopseal.secure.channel import SecureChannelListener, create_secure_channel
+from hopseal.secure.trust import TrustIdentifiers, channel_only
+from hopseal.secure.vault import open_vault
 from hopseal.services.basic import Echo
 from hopseal.transport.tcp import TCPTransport
-from hopseal.secure.vault import open_vault
 
 
 def crypto():

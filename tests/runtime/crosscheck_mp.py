@@ -10,11 +10,10 @@ no test_ prefix, so the runners do not collect it). As a script, under MicroPyth
 
 A case is a dict with "op" and hex fields; an expected error is written as null ("out": null).
 """
+from binascii import hexlify, unhexlify
 import gc
 import json
 import sys
-
-from binascii import hexlify, unhexlify
 
 from hopseal.errors import CryptoError
 

@@ -7,10 +7,9 @@ tests (tests/test_gateway.py), under the MicroPython interpreter.
 import asyncio
 import os
 
-from rt import raises, run
-
 from hopseal.apps import board, board_config, board_io
 from hopseal.errors import ConfigError, TransportError
+from rt import raises, run
 
 
 def _repo():
@@ -44,7 +43,7 @@ def test_every_board_file_is_complete():
         assert link["type"] in LINK_KEYS, n
         for k in LINK_KEYS[link["type"]]:
             assert k in link, (n, k)
-        assert link["type"] == "tcp" or link["type"] in board_io._OPENERS, n
+        assert link["type"] == "tcp" or link["type"] in board_io.OPENERS, n
         assert 64 <= cfg["max_body"] <= 65535, n
         # absent: the link's own default (wire/serial_link.py)
         assert cfg["ping_interval"] is None or cfg["ping_interval"] > 0, n

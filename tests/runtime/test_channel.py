@@ -1,20 +1,18 @@
 """Secure channels between nodes over real loopback TCP (ockam-wire §4.3), on both runtimes."""
 import asyncio
 
-from hs_backends import backends
-from rt import listen_anywhere, quiet, run
-
-from hopseal.secure.channel import SecureChannelListener, create_secure_channel
-
-from hopseal.secure.trust import TrustIdentifiers, channel_only
 from hopseal.compat import wall_time
 from hopseal.errors import IdentityError, ReceiveTimeout
-from hopseal.secure.identity import VerifiedCache
 from hopseal.node import Node
-from hopseal.services.relay import RelayClient, RelayService
-from hopseal.services.basic import Echo, Uppercase
-from hopseal.transport.tcp import TCPTransport
+from hopseal.secure.channel import SecureChannelListener, create_secure_channel
+from hopseal.secure.identity import VerifiedCache
+from hopseal.secure.trust import TrustIdentifiers, channel_only
 from hopseal.secure.vault import create_vault
+from hopseal.services.basic import Echo, Uppercase
+from hopseal.services.relay import RelayClient, RelayService
+from hopseal.transport.tcp import TCPTransport
+from hs_backends import backends
+from rt import listen_anywhere, quiet, run
 
 CRYPTO = backends()[-1]  # SoftCrypto where it exists (the board's), else the host backend
 _vaults = []

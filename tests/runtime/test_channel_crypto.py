@@ -3,11 +3,10 @@
 Every rejected message must leave the receiver unchanged, so the next genuine message still
 decrypts (reliability goals tamper_transport, replay_window_table, nonce_exhaustion).
 """
+from hopseal.errors import ChannelError, CryptoError
+from hopseal.secure.cipher import KEY_RENEWAL_INTERVAL, Decryptor, Encryptor, rekey
 from hs_backends import backends
 from rt import raises
-
-from hopseal.secure.cipher import KEY_RENEWAL_INTERVAL, Decryptor, Encryptor, rekey
-from hopseal.errors import ChannelError, CryptoError
 
 KEY = bytes(range(32))
 IS_MP = __import__("sys").implementation.name == "micropython"

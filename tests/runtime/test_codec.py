@@ -3,13 +3,12 @@
 Every decoder is fed the whole input, every strict prefix (one byte at a time), and the input with
 trailing garbage; only the project's own error types may come out.
 """
-from rt import raises
-from vectors import load, unhex
-
-from hopseal.wire import bare, cbor, message_v1
 from hopseal.errors import DecodeError, EncodeError, HopsealError
+from hopseal.wire import bare, cbor, message_v1
 from hopseal.wire.message import Address, Message, decode_message, encode_message, route, route_from_cbor
 from hopseal.wire.tcp_frame import encode_frame
+from rt import raises
+from vectors import load, unhex
 
 ENC = load("encodings.json")
 

@@ -5,13 +5,12 @@ Sources: RFC 7748 §5.2/§6.1 and RFC 5869 (shared vector files), RFC 8032 §7.1
 test cases 13-16 (AES-256), FIPS 197 Appendix C, FIPS 180-4 / NIST SHA-512 examples, RFC 4231,
 Ockam's identity and Noise XX vectors.
 """
-from vectors import load, unhex
-
 from crosscheck_mp import noise_xx
 from hopseal.compat import ticks_diff, ticks_ms
 from hopseal.crypto import aes, ed25519, gcm, x25519
 from hopseal.crypto.soft import SoftCrypto, hkdf_sha256, hmac_sha256
 from hopseal.errors import CryptoError
+from vectors import load, unhex
 
 C = SoftCrypto()
 

@@ -4,17 +4,28 @@ Runs under pytest and MicroPython. The clock is always passed in; nothing reads 
 """
 import os
 
+from hopseal.errors import HopsealError, IdentityError
+from hopseal.secure.identity import (
+    CLOCK_SKEW,
+    IDENTITY_TTL,
+    PURPOSE_KEY_TTL,
+    Ed25519Signer,
+    VerifiedCache,
+    create_attestation,
+    create_identity,
+    encode_identity_payload,
+    identifier_text,
+    import_change_history,
+    parse_attestation,
+    parse_identifier,
+    verify_attestation,
+    verify_identity_payload,
+)
+from hopseal.secure.vault import FILE_NAME, decode_vault, load_vault, open_vault
+from hopseal.wire import cbor
 from hs_backends import IS_MICROPYTHON, Counting, backends, fast
 from rt import raises
 from vectors import load, unhex
-
-from hopseal.wire import cbor
-from hopseal.errors import HopsealError, IdentityError
-from hopseal.secure.identity import (
-    CLOCK_SKEW, IDENTITY_TTL, PURPOSE_KEY_TTL, Ed25519Signer, VerifiedCache, create_attestation,
-    create_identity, encode_identity_payload, identifier_text, import_change_history,
-    parse_attestation, parse_identifier, verify_attestation, verify_identity_payload)
-from hopseal.secure.vault import FILE_NAME, decode_vault, load_vault, open_vault
 
 V = load("ockam_identity_ed25519.json")
 CH = unhex(V["change_history_hex"])

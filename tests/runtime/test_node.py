@@ -1,15 +1,14 @@
 """Node, router, services and the TCP transport over real loopback sockets (both runtimes)."""
 import asyncio
 
-from rt import listen_anywhere, quiet, raises, run
-
-from hopseal.wire import bare, cbor
 from hopseal.errors import ReceiveTimeout, RoutingError
 from hopseal.node import FunctionWorker, Node
-from hopseal.wire.message import Address, encode_message, route
 from hopseal.services.basic import Forwarder, start_default_services
 from hopseal.transport.tcp import TCPTransport
+from hopseal.wire import bare, cbor
+from hopseal.wire.message import Address, encode_message, route
 from hopseal.wire.tcp_frame import TCPFrameDecoder, encode_frame
+from rt import listen_anywhere, quiet, raises, run
 
 
 def test_local_routing_and_return_routes():

@@ -3,13 +3,12 @@
 Runs under pytest and MicroPython. On MicroPython (pure-Python crypto) the bit-flip tests use a
 sample of bits; on CPython they flip every bit with every backend.
 """
+from hopseal.errors import CryptoError, HandshakeError
+from hopseal.secure import noise
+from hopseal.secure.noise import MAX_MESSAGE, PROTOCOL_NAME, HandshakeState, SymmetricState
 from hs_backends import IS_MICROPYTHON, backends, fast
 from rt import raises
 from vectors import load, unhex
-
-from hopseal.secure import noise
-from hopseal.errors import CryptoError, HandshakeError
-from hopseal.secure.noise import MAX_MESSAGE, PROTOCOL_NAME, HandshakeState, SymmetricState
 
 V = load("ockam_noise_xx.json")
 VEC = V["vector"]

@@ -1,17 +1,16 @@
 """Relay service and client (ockam-wire §5.3) over real loopback TCP, on both runtimes."""
 import asyncio
 
-from rt import listen_anywhere, quiet, run
-from vectors import unhex
-
-from hopseal.wire import bare
 from hopseal.errors import ReceiveTimeout
 from hopseal.node import Node
-from hopseal.services.relay import RelayClient, RelayService
-from hopseal.wire.message import encode_message, route
 from hopseal.services.basic import start_default_services
+from hopseal.services.relay import RelayClient, RelayService
 from hopseal.transport.tcp import TCPTransport
+from hopseal.wire import bare
+from hopseal.wire.message import encode_message, route
 from hopseal.wire.tcp_frame import encode_frame
+from rt import listen_anywhere, quiet, run
+from vectors import unhex
 
 
 def test_registration_frame_matches_spec_example():

@@ -5,8 +5,6 @@ whole, one byte at a time and in odd-sized chunks.
 """
 from binascii import crc32
 
-from vectors import load, unhex
-
 from hopseal.errors import DecodeError, FrameError
 from hopseal.wire.serial_frame import (
     DATA,
@@ -24,6 +22,7 @@ from hopseal.wire.serial_frame import (
     encode_frame,
     max_frame_size,
 )
+from vectors import load, unhex
 
 STEPS = (0, 1, 2, 7, 254, 255)  # 0 = the whole stream in one feed()
 

@@ -6,10 +6,10 @@ can be cut, and a raw end lets a test write any bytes it likes.
 """
 import asyncio
 
-from rt import quiet, run
-
-from hopseal.wire import bare
 from hopseal.node import Node
+from hopseal.services.basic import start_default_services
+from hopseal.transport.serial import SerialConnection
+from hopseal.wire import bare
 from hopseal.wire.message import Address, encode_message, route
 from hopseal.wire.serial_frame import DATA, HELLO, PING, PONG, FrameDecoder, encode_frame
 from hopseal.wire.serial_link import (
@@ -20,8 +20,7 @@ from hopseal.wire.serial_link import (
     hello_body,
     parse_hello,
 )
-from hopseal.services.basic import start_default_services
-from hopseal.transport.serial import SerialConnection
+from rt import quiet, run
 
 INTERVAL_MS = 100
 

@@ -1,9 +1,8 @@
 """TCP framing (ockam-wire §1.2): version byte, u32-BE lengths, limits before allocation."""
-from rt import raises
-from vectors import load, unhex
-
 from hopseal.errors import FrameError
 from hopseal.wire.tcp_frame import TCPFrameDecoder, encode_frame, frame_header
+from rt import raises
+from vectors import load, unhex
 
 FRAME = unhex(load("encodings.json")["tcp_frame_current"]["hex"])
 BODY = FRAME[4:]

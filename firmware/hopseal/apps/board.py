@@ -137,11 +137,11 @@ class Board:
 
     def _secure(self, cfg):
         """Identity, the `api` listener, and channel-only `echo` (imported only when configured)."""
-        from ..secure.channel import SecureChannelListener
-        from ..secure.trust import TrustIdentifiers, channel_only
         from ..compat import wall_time
         from ..crypto.soft import SoftCrypto
+        from ..secure.channel import SecureChannelListener
         from ..secure.identity import VerifiedCache
+        from ..secure.trust import TrustIdentifiers, channel_only
         from ..secure.vault import open_vault
 
         self.node.crypto = SoftCrypto()

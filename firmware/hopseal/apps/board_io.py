@@ -13,7 +13,7 @@ time, and each port's modules are imported inside the function that needs them.
     type "usb_cdc"    CircuitPython usb_cdc.data (enable it in boot.py: usb_cdc.enable(data=True))
     type "busio_uart" CircuitPython busio.UART(board.TX, board.RX, ...)
     type "pty"        the unix port on a pseudo-terminal path (the virtual board's second mode)
-TCP over Wi-Fi is not a byte stream here: see `hopseal.board` and `wifi_connect` below.
+TCP over Wi-Fi is not a byte stream here: see `hopseal.apps.board` and `wifi_connect` below.
 """
 import asyncio
 
@@ -195,7 +195,7 @@ def open_pty(cfg):
     return PolledStream(f, f, cfg.get("chunk", 256))
 
 
-_OPENERS = {
+OPENERS = {
     "stdio": lambda cfg: StdioStream(cfg.get("chunk", 256)),
     "uart": open_uart,
     "usb_cdc": open_usb_cdc,
@@ -207,9 +207,9 @@ _OPENERS = {
 def open_stream(cfg):
     """The byte stream for a board file's `link` section (see the module docstring)."""
     kind = cfg.get("type")
-    opener = _OPENERS.get(kind)
+    opener = OPENERS.get(kind)
     if opener is None:
-        raise TransportError("unknown serial link type %r (one of %s)" % (kind, ", ".join(sorted(_OPENERS))))
+        raise TransportError("unknown serial link type %r (one of %s)" % (kind, ", ".join(sorted(OPENERS))))
     return opener(cfg)
 
 

@@ -42,8 +42,8 @@ async def build(name="node", listen=None, forwards=(), crypto=None, services=Tru
         start_default_services(node)
     if vault is not None:
         from ..secure.channel import SecureChannelListener
-        from ..secure.trust import TrustIdentifiers, channel_only
         from ..secure.identity import VerifiedCache
+        from ..secure.trust import TrustIdentifiers, channel_only
 
         trust = TrustIdentifiers(authorized) if authorized else None
         node.api = SecureChannelListener(node, vault, api, trust=trust, cache=VerifiedCache(8))

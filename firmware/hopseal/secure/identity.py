@@ -18,9 +18,9 @@ Rules this module upholds:
   attestation bytes; the time rules and the static-key match are re-checked on every hit.
 - Crypto and the clock are passed in: `crypto` is a backend object, `now` is Unix seconds.
 """
-from ..wire import cbor
 from ..compat import const, hexstr, unhex
 from ..errors import CryptoError, DecodeError, IdentityError
+from ..wire import cbor
 
 ED25519 = const(0)  # key / signature variant index: EdDSA Ed25519
 P256 = const(1)  # ECDSA NIST P-256 (SEC1 uncompressed 65-byte key, raw r‖s signature)

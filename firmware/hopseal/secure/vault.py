@@ -13,12 +13,19 @@ Rules this module upholds:
 """
 import os
 
-from ..wire import cbor
 from ..compat import wall_time
 from ..errors import IdentityError
+from ..wire import cbor
 from .identity import (
-    IDENTITY_TTL, PURPOSE_KEY_TTL, Ed25519Signer, create_attestation, create_identity,
-    encode_identity_payload, parse_attestation, parse_change_history)
+    IDENTITY_TTL,
+    PURPOSE_KEY_TTL,
+    Ed25519Signer,
+    create_attestation,
+    create_identity,
+    encode_identity_payload,
+    parse_attestation,
+    parse_change_history,
+)
 
 FILE_NAME = "hopseal_identity.cbor"
 FORMAT = 1
@@ -52,7 +59,7 @@ def _remove(path):
 class Vault:
     """The node's keys and identity documents.
 
-    Attributes: ed25519_seed, x25519_priv, x25519_pub, identity (hopseal.identity.Identity),
+    Attributes: ed25519_seed, x25519_priv, x25519_pub, identity (hopseal.secure.identity.Identity),
     attestation (bytes), path (the file, or None if never saved).
     """
 

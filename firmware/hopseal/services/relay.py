@@ -20,9 +20,9 @@ Client:
 """
 import asyncio
 
-from ..wire import bare
 from ..compat import Backoff, get_logger, hexstr, random_bytes
 from ..errors import DecodeError, HopsealError, RoutingError
+from ..wire import bare
 from ..wire.message import Address, route
 from .basic import Forwarder
 

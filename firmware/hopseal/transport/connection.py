@@ -20,7 +20,7 @@ Rules upheld here:
 """
 import asyncio
 
-from ..compat import get_logger, is_awaitable
+from ..compat import current_task, get_logger, is_awaitable
 from ..errors import HopsealError
 from ..wire.message import Address, decode_message, route, step
 
@@ -163,7 +163,7 @@ class StreamConnection:
                     await r
             except HopsealError as e:
                 log.warning("close callback: %s", e)
-        if self.task is not None and self.task is not _current_task():
+        if self.task is not None and self.task is not current_task():
             self.task.cancel()
 
     async def wait_closed(self):
@@ -178,10 +178,3 @@ def _collect():
         gc.collect()
     except ImportError:  # pragma: no cover
         pass
-
-
-def _current_task():
-    try:
-        return asyncio.current_task()
-    except (AttributeError, RuntimeError):
-        return None

@@ -5,11 +5,11 @@ pyserial port. Rules: see wire/serial_link.py and firmware/serial-link.md §7.
 """
 import asyncio
 
-from ..compat import get_logger, is_awaitable, ticks_ms
+from ..compat import current_task, get_logger, is_awaitable, ticks_ms
 from ..errors import FrameError, HopsealError
 from ..wire.serial_frame import DATA, DEFAULT_MAX_BODY, EV_TEXT, FrameEncoder
 from ..wire.serial_link import DEFAULT_DOWN_AFTER, DEFAULT_INTERVAL, EV_UP, UP, SerialLink
-from .connection import StreamConnection, _current_task
+from .connection import StreamConnection
 
 log = get_logger("serial")
 
@@ -142,7 +142,7 @@ class SerialConnection(StreamConnection):
     async def close(self, why="closed"):
         if self.closed:
             return
-        if self.timer is not None and self.timer is not _current_task():
+        if self.timer is not None and self.timer is not current_task():
             self.timer.cancel()
         self.link.close("connection closed: %s" % why)
         for ev in self.link.take_events():

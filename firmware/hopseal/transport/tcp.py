@@ -8,9 +8,9 @@ import asyncio
 
 from ..compat import get_logger
 from ..errors import TransportError
-from .connection import StreamConnection
 from ..wire.message import TCP, Address
 from ..wire.tcp_frame import DEFAULT_MAX_FRAME, TCPFraming
+from .connection import StreamConnection
 
 log = get_logger("tcp")
 

@@ -5,8 +5,8 @@ UDP/BLE/WebSocket transports. Optional: nothing on the TCP path imports it.
     Route = ULEB128 count ‖ Address*;  Address = tt: u8 ‖ ULEB128 len ‖ bytes
 """
 from ..compat import const
-from .bare import read_data, read_uleb128, write_uleb128
 from ..errors import DecodeError
+from .bare import read_data, read_uleb128, write_uleb128
 from .message import MAX_ADDRESS, MAX_HOPS, Address, Message
 
 _VERSION = const(1)  # TransportMessage.version
