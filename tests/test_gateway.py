@@ -17,16 +17,11 @@ from vboard import secure_echo_via_relay, Console, Hub, VirtualBoard, board_args
 from hopseal.node import Node
 from hopseal.transport.serial import SerialConnection
 from hopseal.services.basic import start_default_services
-from hopseal_host.gateway import (
-    ConsoleLines,
-    Gateway,
-    GatewayConfig,
-    PortSpec,
-    SerialPortStream,
-    config_from,
-    parse_port,
-    safe_text,
-)
+from hopseal.errors import ConfigError
+from hopseal_host.console import ConsoleLines, safe_text
+from hopseal_host.gateway import Gateway
+from hopseal_host.gateway_config import GatewayConfig, PortSpec, config_from, load_toml, parse_port
+from hopseal_host.serial_port import SerialPortStream
 
 
 @pytest.fixture
@@ -248,7 +243,7 @@ def test_port_specs_and_config():
     for bad, why in (({"serial": ["/dev/a"]}, "no hub"), ({"hub": "h:1"}, "nothing to serve"),
                      ({"hub": "h:1", "serial": ["/dev/a", "/x/a"]}, "share a name"),
                      ({"hub": "h:1", "listen": "h:2", "colour": 1}, "unknown key")):
-        with pytest.raises(ValueError, match=why):
+        with pytest.raises(ConfigError, match=why):
             config_from(bad)
 
 
@@ -259,8 +254,6 @@ def test_gateway_flags_override_the_config_file(tmp_path):
     cfg_file.write_text('hub = "10.0.0.1:4000"\nbaud = 9600\nserial = ["/dev/a=a"]\n')
     args = build_parser().parse_args(["gateway", "--config", str(cfg_file), "--hub", "127.0.0.1:5000",
                                       "--serial", "/dev/b=b", "--baud", "57600"])
-    from hopseal_host.gateway import load_toml
-
     cfg = config_from(load_toml(args.config), args)
     assert cfg.hub == ("127.0.0.1", 5000) and cfg.baud == 57600
     assert [p.name for p in cfg.serial] == ["a", "b"]
@@ -275,8 +268,8 @@ def test_gateway_cli_rejects_a_bad_setup():
 
 def test_console_lines_are_split_prefixed_and_made_safe(capsys):
     c = ConsoleLines("b1")
-    c.feed(None, b"one\r\ntw")
-    c.feed(None, b"o\n\x1b[31mred\x1b[0m\n>>> ")
+    c.on_text(None, b"one\r\ntw")
+    c.on_text(None, b"o\n\x1b[31mred\x1b[0m\n>>> ")
     c.flush()
     out = capsys.readouterr().out.splitlines()
     assert out == ["[b1] one", "[b1] two", "[b1] \\x1b[31mred\\x1b[0m", "[b1] >>> "]

@@ -23,7 +23,7 @@ from hopseal.node import Node
 from hopseal.wire.message import decode_message
 from hopseal.wire.serial_frame import DATA, FrameDecoder
 from hopseal.transport.serial import SerialConnection
-from hopseal_host.virtual_board import LineFaults
+from hopseal_host.line_faults import LineFaults
 
 SCENARIOS = {
     "ber_1e-4": {"ber": 1e-4},

@@ -35,7 +35,7 @@ from hopseal.node import Node  # noqa: E402
 from hopseal.wire.message import encode_message, route  # noqa: E402
 from hopseal.wire.serial_frame import DATA, encode_frame  # noqa: E402
 from hopseal.transport.serial import SerialConnection  # noqa: E402
-from hopseal_host.gateway import SerialPortStream  # noqa: E402
+from hopseal_host.serial_port import SerialPortStream  # noqa: E402
 
 SIZES = (64, 256, 1024)
 

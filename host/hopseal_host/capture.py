@@ -1,6 +1,6 @@
 """A wire tap that appends every raw byte a node sends or receives to a file.
 
-Set as `node.wire_tap` (see hopseal.link.StreamConnection.tap) by `--capture FILE` on the hub and
+Set as `node.wire_tap` (see hopseal.transport.connection.StreamConnection.tap) by `--capture FILE` on the hub and
 the gateway: an audit trail showing that relayed traffic is ciphertext.
 """
 from __future__ import annotations

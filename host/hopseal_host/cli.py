@@ -6,46 +6,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 
-from hopseal.apps.node import parse_hostport
 from hopseal.errors import HopsealError
 
 from . import logsetup
-
-
-def _hostport(s: str) -> tuple[str, int]:
-    try:
-        return parse_hostport(s)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e))
+from .home import host_crypto, hostport, open_identity, stop_on_signals
 
 
 def _forward(s: str) -> tuple[str, tuple[str, int]]:
     name, sep, hp = s.partition("=")
     if not sep or not name:
         raise argparse.ArgumentTypeError("expected NAME=HOST:PORT, got %r" % s)
-    return name, _hostport(hp)
-
-
-def default_home() -> str:
-    return os.environ.get("HOPSEAL_HOME", os.path.join(os.path.expanduser("~"), ".hopseal"))
-
-
-def host_crypto():
-    from .crypto_host import HostCrypto
-
-    return HostCrypto()
-
-
-def open_identity(vault_dir: str | None, crypto=None):
-    from hopseal.secure.vault import open_vault
-
-    crypto = crypto or host_crypto()
-    path = vault_dir or os.path.join(default_home(), "identity")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    return open_vault(crypto, path)
+    return name, hostport(hp)
 
 
 def cmd_node(args: argparse.Namespace) -> int:
@@ -76,7 +49,7 @@ def _identity_args(p: argparse.ArgumentParser) -> None:
 def _relay_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--relay", default=None, metavar="NAME",
                    help="register relay forward_to_NAME at the hub --at, leading to this node, and keep it alive")
-    p.add_argument("--at", type=_hostport, default=None, metavar="HOST:PORT", help="the hub for --relay")
+    p.add_argument("--at", type=hostport, default=None, metavar="HOST:PORT", help="the hub for --relay")
 
 
 def cmd_relay_create(args: argparse.Namespace) -> int:
@@ -180,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         "`ockam node create` node (echo, uppercase) on a TCP listener speaking the Ockam 0.128+ "
         "wire format. Stops cleanly on Ctrl-C.",
     )
-    n.add_argument("--listen", type=_hostport, default=("127.0.0.1", 4000), metavar="HOST:PORT",
+    n.add_argument("--listen", type=hostport, default=("127.0.0.1", 4000), metavar="HOST:PORT",
                    help="TCP address to listen on (default 127.0.0.1:4000; port 0 picks a free one)")
     n.add_argument("--name", default="node", help="node name used in logs (default: node)")
     n.add_argument("--forward", type=_forward, action="append", default=[], metavar="NAME=HOST:PORT",
@@ -206,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
         "this command.",
     )
     rc.add_argument("relay", metavar="NAME", help="the relay name (static): forward_to_NAME")
-    rc.add_argument("--at", type=_hostport, required=True, metavar="HOST:PORT", help="the hub's TCP listener")
+    rc.add_argument("--at", type=hostport, required=True, metavar="HOST:PORT", help="the hub's TCP listener")
     _identity_args(rc)
     rc.add_argument("--ping-interval", type=float, default=10.0, metavar="S",
                     help="seconds between pings through the relay (default 10; Ockam sessions ping every 10 s)")
@@ -253,38 +226,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     from . import gateway, hub, virtual_board
 
-    hub.add_parser(sub, _hostport)
-
+    hub.add_parser(sub)
     gateway.add_parser(sub)
     virtual_board.add_parser(sub)
     return p
 
 
-def _stop_on_sigterm() -> None:
-    """A supervisor's SIGTERM stops a command as cleanly as Ctrl-C does."""
-    import signal
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
-
-
 def main(argv: list[str] | None = None) -> int:
-    _stop_on_sigterm()
+    stop_on_signals()
     parser = build_parser()
     args = parser.parse_args(argv)
     logsetup.setup(-1 if args.quiet else args.verbose)
-    from hopseal.errors import HopsealError
-
-    from .multiaddr import RouteSyntaxError
-
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:
         print("stopped", flush=True)
         return 0
-    except (HopsealError, RouteSyntaxError, OSError) as e:
+    except (HopsealError, OSError) as e:
         print("error: %s" % e, file=sys.stderr)
         return 1
 

@@ -24,13 +24,12 @@ import sys
 import tempfile
 import time
 
-from hopseal.secure.channel import create_secure_channel
-
-from hopseal.secure.trust import TrustIdentifiers
-from hopseal.compat import set_log_sink
+from hopseal.compat import say, set_log_sink
 from hopseal.node import Node
-from hopseal.transport.tcp import TCPTransport
+from hopseal.secure.channel import create_secure_channel
+from hopseal.secure.trust import TrustIdentifiers
 from hopseal.secure.vault import open_vault
+from hopseal.transport.tcp import TCPTransport
 
 from .crypto_host import HostCrypto
 from .procs import ROOT, Child, free_port
@@ -38,11 +37,6 @@ from .procs import cli as hopseal
 
 BOARD = os.path.join(ROOT, "boards", "esp32.json")
 ECHO_ROUNDS = 20
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
-
 
 
 async def client(hub_port: int, relay: str, board_id: str, home: str) -> list[float]:

