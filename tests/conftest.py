@@ -1,4 +1,12 @@
-"""pytest configuration: import paths, the --port option for hardware-in-the-loop tests."""
+"""pytest configuration for every test folder: import paths, the --port option for
+hardware-in-the-loop tests, and an isolated HOPSEAL_HOME per test.
+
+    tests/runtime   runtime tests: pytest here, and the MicroPython interpreter (tests/mp_run.py)
+    tests/host      CPython, in process: properties, crypto and Noise cross-checks, host modules
+    tests/system    real processes, sockets and pseudo-terminals
+    tests/hil       the gateway scenarios against a board given with --port (or the virtual board)
+    tests/support   what they share (support.procs, support.scenarios); tests/ is on sys.path
+"""
 import os
 import sys
 

@@ -13,7 +13,7 @@ import asyncio
 import json
 import os
 
-from procs import Child, free_port, hopseal
+from support.procs import ROOT, Child, free_port, hopseal
 
 from hopseal.secure.channel import create_secure_channel
 
@@ -23,7 +23,6 @@ from hopseal.node import Node
 from hopseal.transport.tcp import TCPTransport
 from hopseal.secure.vault import create_vault
 from hopseal_host.crypto_host import HostCrypto
-from hopseal_host.procs import ROOT
 
 BOARD = os.path.join(ROOT, "boards", "esp32.json")
 

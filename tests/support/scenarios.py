@@ -1,5 +1,5 @@
-"""Helpers for gateway and hardware-in-the-loop tests: a hub node on its own thread, virtual
-boards, a gateway process, and the scenario functions both test files run.
+"""Helpers for the gateway's system tests and the hardware-in-the-loop tests: a hub node on its
+own thread, virtual boards, a gateway process, and the scenario functions both run.
 
 The hub is a CPython node (echo, uppercase, relay service) with its own event loop on a thread,
 so a test can drive real processes with blocking waits and still talk to the hub
@@ -12,14 +12,14 @@ import os
 import threading
 import time
 
-from procs import Proc, free_port, hopseal
-
-from hopseal.wire import bare
 from hopseal.node import Node
-from hopseal.services.relay import RelayService
 from hopseal.services.basic import start_default_services
+from hopseal.services.relay import RelayService
 from hopseal.transport.tcp import TCPTransport
+from hopseal.wire import bare
 from hopseal_host.virtual_board import VirtualBoard  # noqa: F401 - re-exported for tests
+
+from .procs import Child, free_port, hopseal
 
 
 class Hub:
@@ -59,7 +59,7 @@ class Hub:
         self.thread.join(5)
 
 
-def gateway(hub_port: int, *args: str, name: str = "gw") -> Proc:
+def gateway(hub_port: int, *args: str, name: str = "gw") -> Child:
     """`hopseal gateway` with fast link timers; waits for its status line."""
     p = hopseal(name, "gateway", "--hub", "127.0.0.1:%d" % hub_port, "--ping-interval", "0.5",
                 "--backoff-max", "1", *args)
@@ -130,7 +130,7 @@ class Console:
 
 
 def wait_line(p, *parts: str, timeout: float = 30, start: int = 0) -> int:
-    """Index of the first line (from `start`) of `p` (a Proc or a Console) containing every part."""
+    """Index of the first line (from `start`) of `p` (a Child or a Console) containing every part."""
     deadline = time.monotonic() + timeout
     while True:
         lines = p.lines

@@ -2,7 +2,7 @@
 
 CPython only. A seeded harness sends thousands of frames with console text between them, damages
 the byte stream (bit errors, dropped and inserted bytes, lost and extra delimiters), feeds it in
-random chunks and checks reliability.md §3.2's resync rules:
+random chunks and checks the receiver's resync rules (firmware/serial-link.md §3):
   (a) no corrupted frame is delivered: every delivered frame equals one that was sent, in order,
       at most once;
   (b) every frame whose own bytes (leading 00 to trailing 00) arrived intact is delivered, so

@@ -2,7 +2,7 @@
 import subprocess
 import sys
 
-from procs import free_port, hopseal, py_env
+from support.procs import free_port, hopseal, py_env
 
 
 def run(*args, timeout=30):

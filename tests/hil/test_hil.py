@@ -1,7 +1,7 @@
 """Hardware in the loop: the gateway scenarios against a real board, or the virtual board.
 
-    pytest tests/test_hil.py                          # the virtual board only; hardware skipped
-    pytest tests/test_hil.py --port /dev/ttyACM0      # also the board on that port (repeatable)
+    pytest tests/hil                          # the virtual board only; hardware skipped
+    pytest tests/hil --port /dev/ttyACM0      # also the board on that port (repeatable)
 
 A real board must run firmware/main.py with a board file whose link is the given port (stdio on
 its USB-CDC port, or a UART behind a USB adapter) and which registers a relay ("relay": NAME in
@@ -12,8 +12,8 @@ virtual board also probes the hub's echo. Set HOPSEAL_HIL_BAUD for a UART link (
 import os
 
 import pytest
-from procs import hopseal
-from vboard import Hub, VirtualBoard, board_args, link_path, scenario_echo_both_ways, wait_line
+from support.procs import hopseal
+from support.scenarios import Hub, VirtualBoard, board_args, link_path, scenario_echo_both_ways, wait_line
 
 
 def pytest_generate_tests(metafunc):

@@ -11,17 +11,25 @@ import os
 import time
 
 import pytest
-from procs import free_port, hopseal, micropython
-from vboard import secure_echo_via_relay, Console, Hub, VirtualBoard, board_args, echo_via_relay, gateway, link_path, scenario_echo_both_ways, wait_line
+from support.procs import ROOT, free_port, hopseal, micropython
+from support.scenarios import (
+    Console,
+    Hub,
+    VirtualBoard,
+    board_args,
+    echo_via_relay,
+    gateway,
+    link_path,
+    scenario_echo_both_ways,
+    secure_echo_via_relay,
+    wait_line,
+)
 
 from hopseal.node import Node
-from hopseal.transport.serial import SerialConnection
 from hopseal.services.basic import start_default_services
-from hopseal.errors import ConfigError
-from hopseal_host.console import ConsoleLines, safe_text
+from hopseal.transport.serial import SerialConnection
 from hopseal_host.gateway import Gateway
-from hopseal_host.gateway_config import GatewayConfig, PortSpec, config_from, load_toml, parse_port
-from hopseal_host.serial_port import SerialPortStream
+from hopseal_host.gateway_config import GatewayConfig, PortSpec
 
 
 @pytest.fixture
@@ -153,7 +161,7 @@ def test_noisy_line_still_carries_messages(hub, boards, procs):
     scenario_echo_both_ways(hub, Console(vb), "noisy", "noisy", prefix="", timeout=60)
 
 
-# -- in-process: pyserial URLs, hub-down drops, configuration -----------------------------------
+# -- in process, over real sockets: a socket:// port, hub-down drops ---------------------------
 
 
 async def _fake_board_server(port, node, conns):
@@ -214,67 +222,11 @@ def test_socket_url_and_hub_down_drops_in_process():
     asyncio.run(main())
 
 
-def test_loop_url_stream():
-    async def main():
-        s = await SerialPortStream.open("loop://", 115200, "loop")
-        s.write(b"abc")
-        s.write(memoryview(b"\x00\xf8def"))
-        await s.drain()
-        got = b""
-        while len(got) < 8:
-            got += await asyncio.wait_for(s.read(100), 5)
-        assert got == b"abc\x00\xf8def"
-        s.close()
-
-    asyncio.run(main())
-
-
-def test_port_specs_and_config():
-    assert parse_port("/dev/ttyACM0") == PortSpec("/dev/ttyACM0", "ttyACM0")
-    assert parse_port("/dev/ttyACM0=pico") == PortSpec("/dev/ttyACM0", "pico")
-    assert parse_port("socket://10.0.0.7:7000=esp") == PortSpec("socket://10.0.0.7:7000", "esp")
-    assert parse_port("socket://10.0.0.7:7000").name == "10.0.0.7:7000"
-    assert parse_port("spy:///dev/ttyUSB0?file=log.txt") == PortSpec("spy:///dev/ttyUSB0?file=log.txt", "ttyUSB0")
-    assert parse_port("spy:///dev/ttyUSB0?file=log.txt=b") == PortSpec("spy:///dev/ttyUSB0?file=log.txt", "b")
-    toml = {"hub": "127.0.0.1:4000", "serial": ["/dev/a=a", {"url": "/dev/b", "baud": 921600}], "ping_interval": 1}
-    cfg = config_from(toml)
-    assert cfg.hub == ("127.0.0.1", 4000) and cfg.ping_interval == 1.0
-    assert cfg.serial == [PortSpec("/dev/a", "a"), PortSpec("/dev/b", "b", 921600)]
-    for bad, why in (({"serial": ["/dev/a"]}, "no hub"), ({"hub": "h:1"}, "nothing to serve"),
-                     ({"hub": "h:1", "serial": ["/dev/a", "/x/a"]}, "share a name"),
-                     ({"hub": "h:1", "listen": "h:2", "colour": 1}, "unknown key")):
-        with pytest.raises(ConfigError, match=why):
-            config_from(bad)
-
-
-def test_gateway_flags_override_the_config_file(tmp_path):
-    from hopseal_host.cli import build_parser
-
-    cfg_file = tmp_path / "g.toml"
-    cfg_file.write_text('hub = "10.0.0.1:4000"\nbaud = 9600\nserial = ["/dev/a=a"]\n')
-    args = build_parser().parse_args(["gateway", "--config", str(cfg_file), "--hub", "127.0.0.1:5000",
-                                      "--serial", "/dev/b=b", "--baud", "57600"])
-    cfg = config_from(load_toml(args.config), args)
-    assert cfg.hub == ("127.0.0.1", 5000) and cfg.baud == 57600
-    assert [p.name for p in cfg.serial] == ["a", "b"]
-
-
 def test_gateway_cli_rejects_a_bad_setup():
     p = hopseal("gw", "gateway", "--serial", "/dev/null=x")
     assert p.p.wait(30) == 2
     p.stop()
     assert "no hub" in "\n".join(p.lines)
-
-
-def test_console_lines_are_split_prefixed_and_made_safe(capsys):
-    c = ConsoleLines("b1")
-    c.on_text(None, b"one\r\ntw")
-    c.on_text(None, b"o\n\x1b[31mred\x1b[0m\n>>> ")
-    c.flush()
-    out = capsys.readouterr().out.splitlines()
-    assert out == ["[b1] one", "[b1] two", "[b1] \\x1b[31mred\\x1b[0m", "[b1] >>> "]
-    assert safe_text("caf\u00e9 \u2192 \x07\x9b".encode()) == "caf\u00e9 \u2192 \\x07\\x9b"
-    assert safe_text(b"\xff\xfe") == "\ufffd\ufffd"
 
 
 def test_virtual_board_unplug_hangs_up_the_port(tmp_path):
@@ -295,19 +247,10 @@ def test_virtual_board_unplug_hangs_up_the_port(tmp_path):
         vb.stop()
 
 
-def test_virtual_board_heap_comes_from_the_board_file():
-    vb = VirtualBoard("h", None)
-    assert "heapsize=256K" in " ".join(vb.command())
-    vb = VirtualBoard("h", None, heapsize="64K")
-    assert "heapsize=64K" in " ".join(vb.command())
-
-
 def test_board_on_an_esp32_heap_budget(hub, boards, procs):
     """The esp32 board file's heap budget on the virtual board, the runtime executed in place from
     ROMFS as a board does, with everything that board file turns on (identity, relay, readings)."""
     import json
-
-    from hopseal_host.virtual_board import ROOT
 
     esp32 = os.path.join(ROOT, "boards", "esp32.json")
     vb = boards("esp32", board=esp32, romfs=True, args=["--ping-interval", "0.5", "--probe", "0.5"])

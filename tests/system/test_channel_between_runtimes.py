@@ -10,16 +10,17 @@ delivered, and valid traffic must keep flowing.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import threading
 
 import pytest
-from procs import Child, free_port, micropython_path, mp_env, py_env
+from support.procs import RUNTIME_TESTS, Child, free_port, micropython_path, mp_env, py_env
 
 from hopseal.wire.message import decode_message
 from hopseal.wire.tcp_frame import TCPFrameDecoder, encode_frame
 
-PEER = "tests/runtime/channel_peer.py"
+PEER = os.path.join(RUNTIME_TESTS, "channel_peer.py")
 N = 1000
 EVERY = 97  # tamper around every 97th data message of each direction
 HOLD_FOR = 40  # a held message is released this many messages later: beyond the 32-window
@@ -28,9 +29,7 @@ HOLD_FOR = 40  # a held message is released this many messages later: beyond the
 def peer(runtime: str, name: str, *args: str) -> Child:
     if runtime == "micropython":
         return Child(name, [micropython_path(), PEER, *args], mp_env())
-    env = py_env()
-    env["PYTHONPATH"] += ":" + "tests/runtime"
-    return Child(name, [sys.executable, PEER, *args], env)
+    return Child(name, [sys.executable, PEER, *args], py_env([RUNTIME_TESTS]))
 
 
 class TamperProxy:

@@ -5,7 +5,8 @@
 The board side sends routing messages to the host's `sink` worker, with console text written
 between the frames (as print() does on a shared USB-CDC port). The board-to-host direction is
 damaged by a seeded `LineFaults` that records which original bytes it touched; the host-to-board
-direction is damaged at the same rates. Checked afterwards (reliability.md §3.2, at link level):
+direction is damaged at the same rates. Checked afterwards (firmware/serial-link.md §3 and §7, at
+link level):
   (a) no corrupted message is delivered: every payload the sink got was sent, in order, once;
   (b) every DATA frame whose own bytes (leading 00 to trailing 00) arrived intact is delivered:
       the link resynchronises within one frame, and line noise never takes it down or closes it;

@@ -7,7 +7,7 @@ import asyncio
 import socket
 
 import pytest
-from procs import free_port, hopseal, micropython
+from support.procs import free_port, hopseal, micropython
 
 from hopseal.wire import bare
 from hopseal.node import Node

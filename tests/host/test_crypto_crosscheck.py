@@ -20,15 +20,14 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-import mpy
 from crosscheck_mp import run_case, run_cases
 from hopseal.crypto.soft import SoftCrypto
 from hopseal.errors import CryptoError
 from hopseal_host import mpy as hopseal_mpy
 from hopseal_host.crypto_host import HostCrypto
+from support.procs import ROOT, RUNTIME_TESTS, micropython_path, mp_env, run_mp
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "tests", "runtime", "crosscheck_mp.py")
+SCRIPT = os.path.join(RUNTIME_TESTS, "crosscheck_mp.py")
 
 SEED = int(os.environ.get("HOPSEAL_CROSSCHECK_SEED") or random.SystemRandom().randrange(1 << 32))
 
@@ -174,7 +173,7 @@ def _disagreements(backend, cases):
 def test_micropython_agrees(cases, tmp_path):
     path = tmp_path / "cases.json"
     path.write_text(json.dumps(cases))
-    proc = mpy.run_mp([SCRIPT, str(path)], heapsize="8m", timeout=300)
+    proc = run_mp([SCRIPT, str(path)], heapsize="8m", timeout=300)
     out = proc.stdout + proc.stderr
     m = re.search(r"crosscheck: (\d+) cases, (\d+) agree", proc.stdout)
     assert m, "seed %d: no summary from MicroPython:\n%s" % (SEED, out[-3000:])
@@ -287,11 +286,11 @@ def test_handshake_fits_64k_heap(tmp_path):
     firmware = [os.path.join("hopseal", n) for n in ("__init__.py", "compat.py", "errors.py")]
     firmware += [rel for rel in hopseal_mpy.firmware_sources() if rel.startswith(os.path.join("hopseal", "crypto", ""))]
     hopseal_mpy.build(str(tmp_path), firmware)
-    hopseal_mpy.build(str(tmp_path), ["crosscheck_mp.py", "vectors.py"], root=os.path.join(ROOT, "tests", "runtime"))
-    env = mpy.mp_env()
+    hopseal_mpy.build(str(tmp_path), ["crosscheck_mp.py", "vectors.py"], root=RUNTIME_TESTS)
+    env = mp_env()
     env["MICROPYPATH"] = str(tmp_path)
     env["HOPSEAL_VECTORS"] = os.path.join(ROOT, "tests", "vectors")
-    proc = subprocess.run([mpy.micropython_path(), "-X", "heapsize=64k", "-c",
+    proc = subprocess.run([micropython_path(), "-X", "heapsize=64k", "-c",
                            "import crosscheck_mp; crosscheck_mp._handshake_main()"],
                           env=env, capture_output=True, text=True, timeout=120)
     assert "handshake: ok" in proc.stdout, proc.stdout + proc.stderr
