@@ -21,6 +21,9 @@ from hopseal.apps import board_config  # noqa: E402
 from hopseal.errors import ConfigError  # noqa: E402
 
 
+START_ATTEMPTS = 3  # on the unix port (the virtual board); a board keeps trying
+
+
 def main(argv):
     try:
         cfg = board_config.configure(argv)
@@ -38,14 +41,40 @@ def main(argv):
         from hopseal.apps.board_io import open_stream
 
         stream = open_stream(link)
-    from hopseal.apps import board
-
     try:
-        board.run(cfg, stream)
+        return start(cfg, stream)
     finally:
         if stream is not None:
             stream.close()
-    return 0
 
 
-main(sys.argv[1:] if hasattr(sys, "argv") else [])
+def start(cfg, stream):
+    """Run the board; out of memory while starting, collect, say so in one line and try again
+    (never a traceback, never the REPL)."""
+    import gc
+    import time
+
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            from hopseal.apps import board
+
+            board.run(cfg, stream)
+            return 0
+        except MemoryError:
+            gc.collect()
+            free = gc.mem_free()
+            if sys.platform == "linux" and attempt >= START_ATTEMPTS:
+                import hopseal
+
+                hint = "deploy the firmware as ROMFS or .mpy" if hopseal.__file__.endswith(".py") else "use a smaller max_body"
+                print("cannot start: out of memory %d times (heap free %d of %d after a collection): give the "
+                      "board more heap or %s" % (attempt, free, free + gc.mem_alloc(), hint))
+                return 1
+            print("out of memory while starting (attempt %d, heap free %d after a collection); retrying"
+                  % (attempt, free))
+            time.sleep(min(attempt, 10))
+
+
+sys.exit(main(sys.argv[1:] if hasattr(sys, "argv") else []))

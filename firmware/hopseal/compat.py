@@ -81,6 +81,16 @@ def is_awaitable(r):
     return r is not None and hasattr(r, "send")
 
 
+def collect():
+    """A garbage collection, where the port has one (every MicroPython does)."""
+    try:
+        import gc
+
+        gc.collect()
+    except ImportError:  # pragma: no cover
+        pass
+
+
 def current_task():
     """The running asyncio task, or None where the port cannot tell."""
     import asyncio

@@ -10,7 +10,7 @@ The board file's keys and the command line are apps/board_config.py.
 """
 import asyncio
 
-from ..compat import Backoff, get_logger, is_awaitable, say, ticks_diff, ticks_ms
+from ..compat import Backoff, collect, get_logger, is_awaitable, say, ticks_diff, ticks_ms
 from ..errors import HopsealError, TransportError
 from ..node import Node
 from ..services.basic import start_default_services
@@ -59,43 +59,43 @@ class BoardLink:
 
 
 class SerialBoardLink(BoardLink):
-    def __init__(self, stream, cfg):
-        BoardLink.__init__(self)
-        self.stream = stream
-        self.cfg = cfg
+    """A board on a serial byte stream. The connection (and its frame buffers) is made at once,
+    while the heap is still in one piece; `run` starts it."""
 
-    async def run(self, node):
-        """Run until the stream ends (on a board: never; the virtual board: when unplugged)."""
+    def __init__(self, node, stream, cfg):
         from ..transport.serial import SerialConnection
 
-        cfg = self.cfg
+        BoardLink.__init__(self)
         kw = {}
         if cfg.get("ping_interval") is not None:
             kw["interval"] = cfg["ping_interval"]
         if cfg.get("down_after") is not None:
             kw["down_after"] = cfg["down_after"]
-        conn = SerialConnection(node, self.stream, self.stream, "gateway", cfg["name"], cfg["max_body"],
-                                speak_first=True, **kw)
+        conn = SerialConnection(node, stream, stream, "gateway", cfg["name"], cfg["max_body"], speak_first=True, **kw)
         conn.on_link_up.append(lambda c, restarted: self._fire(self.on_link_up, restarted))
         conn.on_link_down.append(lambda c, why: self._fire(self.on_link_down, why))
         self.conn = conn
-        await conn.start()
-        await conn.wait_closed()
-        return conn.close_reason
+
+    async def run(self):
+        """Run until the stream ends (on a board: never; the virtual board: when unplugged)."""
+        await self.conn.start()
+        await self.conn.wait_closed()
+        return self.conn.close_reason
 
 
 class TCPBoardLink(BoardLink):
     """A Wi-Fi board: a TCP connection to the gateway's listener, re-dialled with backoff."""
 
-    def __init__(self, cfg):
-        BoardLink.__init__(self)
-        self.cfg = cfg
-
-    async def run(self, node):
+    def __init__(self, node, cfg):
         from ..transport.tcp import TCPTransport
 
+        BoardLink.__init__(self)
+        self.cfg = cfg
+        self.tcp = TCPTransport(node, max_frame=cfg["max_body"])
+
+    async def run(self):
         link = self.cfg["link"]
-        tcp = TCPTransport(node, max_frame=self.cfg["max_body"])
+        tcp = self.tcp
         backoff = Backoff(0.5, link.get("backoff_max", 10))
         while True:
             try:
@@ -113,16 +113,23 @@ class TCPBoardLink(BoardLink):
 
 
 class Board:
-    """The node, its services, the link, and the optional relay and probe."""
+    """The node, its services, the link, and the optional relay, probe and readings.
+
+    Start-up order matters on a small heap: every module the configuration needs is imported (a
+    board running from .py source compiles each one, which wants tens of KB in one piece) and the
+    link's buffers are allocated first; the identity, whose key generation leaves the heap in
+    small pieces, comes last."""
 
     def __init__(self, cfg, stream=None):
         self.cfg = cfg
         self.node = Node(cfg["name"])
         start_default_services(self.node)
         if cfg["link"]["type"] == "tcp":
-            self.link = TCPBoardLink(cfg)
+            self.link = TCPBoardLink(self.node, cfg)
         else:
-            self.link = SerialBoardLink(stream, cfg)
+            self.link = SerialBoardLink(self.node, stream, cfg)
+        if cfg.get("relay"):
+            from ..services import relay  # noqa: F401  (imported now, used at link up)
         self.ups = 0
         self.probes = 0
         self._relay_task = None
@@ -145,12 +152,14 @@ class Board:
         from ..secure.vault import open_vault
 
         self.node.crypto = SoftCrypto()
-        self.vault = open_vault(self.node.crypto, cfg["vault"], wall_time())
         self.cache = VerifiedCache(4)
         auth = cfg.get("authorized")
+        self.node.set_access("echo", channel_only(auth))
+        collect()
+        self.vault = open_vault(self.node.crypto, cfg["vault"], wall_time())  # last: see the class docstring
+        collect()
         SecureChannelListener(self.node, self.vault, "api", trust=TrustIdentifiers(auth) if auth else None,
                               cache=self.cache, max_pending=4)
-        self.node.set_access("echo", channel_only(auth))
         say("identity %s" % self.vault.identifier_text())
 
     async def reading(self, timeout=5):
@@ -248,7 +257,7 @@ class Board:
             asyncio.create_task(self._probe_loop(cfg["probe"]))
         if cfg.get("readings") and self.vault is not None:
             asyncio.create_task(self._readings_loop(cfg["readings"]))
-        why = await self.link.run(self.node)
+        why = await self.link.run()
         say("link closed: %s" % why)
         await self.node.stop()
 

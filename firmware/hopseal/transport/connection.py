@@ -20,7 +20,7 @@ Rules upheld here:
 """
 import asyncio
 
-from ..compat import current_task, get_logger, is_awaitable
+from ..compat import collect, current_task, get_logger, is_awaitable
 from ..errors import HopsealError
 from ..wire.message import Address, decode_message, route, step
 
@@ -139,7 +139,7 @@ class StreamConnection:
             log.warning("dropped message from %r: %s", self, e)
         except MemoryError:
             # a small heap ran out while handling this one message: drop it, keep the link
-            _collect()
+            collect()
             self.node.count("memory_errors")
             log.error("out of memory handling a message from %r; dropped it", self)
 
@@ -169,12 +169,3 @@ class StreamConnection:
     async def wait_closed(self):
         while not self.closed:
             await asyncio.sleep(0.05)
-
-
-def _collect():
-    try:
-        import gc
-
-        gc.collect()
-    except ImportError:  # pragma: no cover
-        pass
