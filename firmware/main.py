@@ -21,6 +21,12 @@ from hopseal.apps import board_config  # noqa: E402
 from hopseal.errors import ConfigError  # noqa: E402
 
 
+def error(text):
+    """A line on the console's error stream (the same wire on a board; the virtual board's
+    launcher also keeps it, to say why a board stopped)."""
+    print(text, file=sys.stderr)
+
+
 START_ATTEMPTS = 3  # on the unix port (the virtual board); a board keeps trying
 
 
@@ -28,7 +34,7 @@ def main(argv):
     try:
         cfg = board_config.configure(argv)
     except ConfigError as e:
-        print("error: %s" % e)
+        error("error: %s" % e)
         return 2
     link = cfg["link"]
     stream = None
@@ -69,10 +75,10 @@ def start(cfg, stream):
                 import hopseal
 
                 hint = "deploy the firmware as ROMFS or .mpy" if hopseal.__file__.endswith(".py") else "use a smaller max_body"
-                print("cannot start: out of memory %d times (heap free %d of %d after a collection): give the "
+                error("cannot start: out of memory %d times (heap free %d of %d after a collection): give the "
                       "board more heap or %s" % (attempt, free, free + gc.mem_alloc(), hint))
                 return 1
-            print("out of memory while starting (attempt %d, heap free %d after a collection); retrying"
+            error("out of memory while starting (attempt %d, heap free %d after a collection); retrying"
                   % (attempt, free))
             time.sleep(min(attempt, 10))
 

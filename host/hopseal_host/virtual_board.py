@@ -14,9 +14,12 @@ A stand-in for a board on a USB-CDC port, for the gateway to open like /dev/ttyA
 
 With `--mpy` the firmware runs as .mpy files compiled by mpy-cross (build/vboard-mpy), as on a
 board, so the heap is spent on the node and not on compiling source: a board file's heap budget
-(e.g. boards/esp32.json, 100K) then means what it means on the board.
+(e.g. boards/esp32.json, 240K) then means what it means on the board.
 
-Unplugging = killing the interpreter and closing the pty: the gateway's reads fail. The same
+Unplugging = killing the interpreter and closing the pty: the gateway's reads fail. When the
+interpreter ends by itself (it could not start, or it crashed), `hopseal virtual-board` prints the
+last lines it wrote to stderr (its error lines and tracebacks; in stdio mode they also go to the
+pty, as on a board's console) and exits with status 1. The same
 `VirtualBoard` class is the engine of the tests' boards (tests/support/scenarios.py). Line faults
 are in line_faults.py, the .mpy build in mpy.py.
 """
@@ -139,14 +142,42 @@ class VirtualBoard:
         master, slave = os.openpty()
         _raw(master)
         _raw(slave)
+        err_r, err_w = os.pipe()
         try:
-            self.proc = subprocess.Popen(self.command(), stdin=master, stdout=master, stderr=master, env=self.env(),
+            self.proc = subprocess.Popen(self.command(), stdin=master, stdout=master, stderr=err_w, env=self.env(),
                                          cwd=self.flash, start_new_session=True)
+            # The interpreter's stderr (tracebacks, "cannot start" lines) is copied onto the pty,
+            # where a board's console shows it, and kept for when the interpreter ends by itself.
+            err_tty = os.dup(master)
         finally:
-            # only the interpreter holds the master: when it dies, the port hangs up
             os.close(master)
+            os.close(err_w)
         self._fds = [slave]
         self.path = os.ttyname(slave)
+        self._pump = threading.Thread(target=self._copy_stderr, args=(err_r, err_tty), daemon=True)
+        self._pump.start()
+
+    def _copy_stderr(self, err_r: int, err_tty: int) -> None:
+        """Until the interpreter ends: its stderr onto the pty and into `console`. Only the
+        interpreter and this copy hold the pty's master: when both are gone, the port hangs up."""
+        pending = b""
+        try:
+            while True:
+                data = os.read(err_r, 4096)
+                if not data:
+                    break
+                try:
+                    os.write(err_tty, data)
+                except OSError:
+                    pass
+                lines = (pending + data).split(b"\n")
+                pending = lines.pop()
+                self.console += [ln.decode("utf-8", "replace").rstrip("\r") for ln in lines if ln.strip()]
+        finally:
+            if pending.strip():
+                self.console.append(pending.decode("utf-8", "replace"))
+            os.close(err_r)
+            os.close(err_tty)
 
     def _start_open_path(self) -> None:
         bm, bs = os.openpty()  # the interpreter opens bs by path
@@ -172,6 +203,13 @@ class VirtualBoard:
             self.console.append(line)
             if self.echo is not None:
                 self.echo(line)
+
+    def last_lines(self, n: int = 10) -> list[str]:
+        """The last lines the interpreter wrote to stderr (stdio mode) or to its console (open-path
+        mode), once it has ended."""
+        if self._pump is not None:
+            self._pump.join(2)
+        return self.console[-n:]
 
     @property
     def running(self) -> bool:
@@ -286,13 +324,26 @@ def cmd_virtual_board(args: argparse.Namespace) -> int:
     print("virtual board %s: %s%s (micropython pid %d, heap %s, %s)" % (
         args.name, (args.link + " -> ") if args.link else "", vb.path, vb.proc.pid, vb.heapsize or "default",
         ("open-path" if args.open_path else "stdio") + (", .mpy" if args.mpy else "")), flush=True)
-    status = None
+    unplugged = False
     try:
         while vb.running:
             time.sleep(0.2)
+        assert vb.proc is not None
+        status = vb.proc.returncode
+        lines = vb.last_lines()
     except KeyboardInterrupt:
-        pass
+        unplugged = True
     finally:
-        status = vb.stop()
-    print("virtual board %s unplugged (interpreter exit status %s)" % (args.name, status), flush=True)
-    return 0
+        if unplugged or vb.running:
+            status = vb.stop()
+    if unplugged:
+        print("virtual board %s unplugged (interpreter exit status %s)" % (args.name, status), flush=True)
+        return 0
+    vb.stop()
+    if not args.open_path:  # open-path mode already showed every line as it came
+        for line in lines:
+            print("[%s] %s" % (args.name, line), flush=True)
+    why = lines[-1] if lines else "no console output"
+    print("hopseal virtual-board: board %s stopped by itself (interpreter exit status %s): %s"
+          % (args.name, status, why), file=sys.stderr, flush=True)
+    return 1
