@@ -54,6 +54,22 @@ def main(argv):
             stream.close()
 
 
+def preload(cfg):
+    """Import the modules this board needs, the largest first, before the node takes the heap:
+    a board running from .py source compiles each one, which wants tens of KB at once. (Bytecode
+    from .mpy files or ROMFS needs no compiling: there the node's own order is best.)"""
+    import hopseal
+
+    if not hopseal.__file__.endswith(".py"):
+        return
+    if cfg.get("vault") is not None:
+        import hopseal.secure.identity  # noqa: F401
+        import hopseal.secure.channel  # noqa: F401
+        import hopseal.crypto.soft  # noqa: F401
+    if cfg["link"]["type"] != "tcp":
+        import hopseal.wire.serial_link  # noqa: F401
+
+
 def start(cfg, stream):
     """Run the board; out of memory while starting, collect, say so in one line and try again
     (never a traceback, never the REPL)."""
@@ -64,6 +80,7 @@ def start(cfg, stream):
     while True:
         attempt += 1
         try:
+            preload(cfg)
             from hopseal.apps import board
 
             board.run(cfg, stream)

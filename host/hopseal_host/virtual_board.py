@@ -29,6 +29,7 @@ import argparse
 import atexit
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -211,6 +212,52 @@ class VirtualBoard:
             self._pump.join(2)
         return self.console[-n:]
 
+    def wait_link_up(self, timeout: float = 30.0) -> dict:
+        """Stand in for a gateway on the board's pty (stdio mode) until the board's link is up.
+
+        Returns {"up": bool, "seconds": float, "heap_used": int or None (the board's ready line),
+        "lines": the console text it wrote}. The board stays plugged in; stop() it afterwards."""
+        from hopseal.wire.serial_link import EV_TEXT, EV_UP, SerialLink
+
+        if self.open_path or not self._fds:
+            raise RuntimeError("wait_link_up needs a started board in stdio mode")
+        fd = self._fds[0]
+        link = SerialLink("probe", 65535, 250, 3, speak_first=False)
+        text = bytearray()
+        t0 = time.monotonic()
+        up = False
+        while not up and time.monotonic() - t0 < timeout:
+            r, _, _ = select.select([fd], [], [], 0.05)
+            data = b""
+            if r:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:
+                    data = b""
+                if not data and not self.running:
+                    break
+            if data:
+                link.feed(data)  # no DATA is expected before the link is up
+            for ev in link.take_events():
+                if ev[0] == EV_TEXT:
+                    text += ev[1]
+                elif ev[0] == EV_UP:
+                    up = True
+            link.tick()
+            for f in link.take_output():
+                try:
+                    os.write(fd, f)
+                except OSError:
+                    pass
+            if not self.running and not r:
+                break
+        lines = [ln.rstrip("\r") for ln in text.decode("utf-8", "replace").split("\n") if ln.strip()]
+        heap = None
+        for ln in lines:
+            if ln.startswith("hopseal board ") and "heap used " in ln:
+                heap = int(ln.split("heap used ", 1)[1].split()[0])
+        return {"up": up, "seconds": time.monotonic() - t0, "heap_used": heap, "lines": lines}
+
     @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -243,6 +290,29 @@ class VirtualBoard:
             os.unlink(self.link)
         self.proc = None
         return proc.returncode
+
+
+MODES = ("source", "mpy", "romfs")  # how the firmware is deployed: .py files, .mpy files, a ROMFS image
+
+
+def try_start(board: str, mode: str, vault: bool = False, heapsize: str | None = None,
+              timeout: float = 30.0) -> dict:
+    """Start a fresh virtual board (first boot: a new flash folder) from `board` deployed as `mode`,
+    over stdio, wait for its link to come up, unplug it. With `vault` it gets an identity in a new
+    folder (as `--vault`). Returns wait_link_up()'s dict plus "errors" (its stderr lines)."""
+    vault_dir = tempfile.mkdtemp(prefix="hopseal-vault-") if vault else None
+    args = ["--link", "stdio"] + (["--vault", vault_dir] if vault_dir else [])
+    vb = VirtualBoard("start", board=board, heapsize=heapsize, mpy=mode == "mpy", romfs=mode == "romfs", args=args)
+    try:
+        vb.start()
+        result = vb.wait_link_up(timeout)
+    finally:
+        vb.stop()
+        shutil.rmtree(vb.flash, True)
+        if vault_dir:
+            shutil.rmtree(vault_dir, True)
+    result["errors"] = vb.last_lines()
+    return result
 
 
 # -- CLI ----------------------------------------------------------------------------------------
