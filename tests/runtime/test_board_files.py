@@ -50,6 +50,12 @@ def test_every_board_file_is_complete():
         assert cfg["down_after"] is None or cfg["down_after"] >= 1, n
         assert cfg["heap"][-1] == "K" and int(cfg["heap"][:-1]) >= 64, n
         assert cfg["name"] and len(cfg["name"]) <= 32, n
+        # deployments that fit the heap (tests/system/test_board_start.py starts each 20 times)
+        assert cfg["deploy"] and all(m in ("romfs", "mpy", "source") for m in cfg["deploy"]), n
+        for m in cfg.get("deploy_with_vault", ()):
+            assert m in cfg["deploy"], n
+        if cfg["port"] == "circuitpython":
+            assert "romfs" not in cfg["deploy"], n  # CircuitPython has no ROMFS
 
 
 def test_command_line_overrides_the_board_file():

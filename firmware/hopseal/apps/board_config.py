@@ -11,6 +11,9 @@ Board file keys (boards/*.json; every key optional except "link"):
     probe           seconds: send a probe to the hub's echo on link up and then every S seconds
                     (0: only on link up; absent: never); results are printed on the console
     heap            heap budget (the virtual board passes it to `micropython -X heapsize=`)
+    deploy          how the firmware may be installed on this board within that heap: "romfs"
+                    (bytecode run in place from flash), "mpy" (compiled files), "source" (.py
+                    files, compiled on the board); deploy_with_vault: the same with --vault
     vault           folder of the board's identity file ("" = flash root): with it the board has
                     an Ockam identity, runs the secure-channel listener `api`, and `echo` is
                     reachable only through a secure channel
