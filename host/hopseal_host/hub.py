@@ -6,6 +6,11 @@ at `forwarding_service` and `static_forwarding_service` (relays named `forward_t
 and `uppercase`; plus `readings`, a channel-only sink for boards' sensor readings (it logs each
 reading with the sender's identifier and replies `ack <n>`).
 
+Relays belong to their owners (services/relay.py): a static name is registered through a secure
+channel to the hub's `api` and bound to that identity, unless `--relay-policy open` also takes
+plain-TCP registrations as Ockam nodes make them; a TOML policy file can reserve names for
+identifiers. `--readings-from` restricts who may send readings.
+
 `--capture FILE` appends every byte the hub sends or receives on any connection to FILE, so
 anyone can check that relayed traffic is ciphertext.
 """
@@ -18,8 +23,17 @@ import os
 
 from hopseal.apps.node import build
 from hopseal.compat import say
+
+try:  # TEMPORARY until compat.printable lands
+    from hopseal.compat import printable
+except ImportError:
+    from hopseal.wire.serial_link import printable as _p
+
+    def printable(b, limit=64):
+        return _p(bytes(b)[:limit])
+from hopseal.errors import ConfigError, HopsealError
 from hopseal.secure.trust import channel_only
-from hopseal.services.relay import RelayService
+from hopseal.services.relay import CHANNEL, OPEN, RelayPolicy, RelayService
 
 from .capture import Capture
 from .home import default_home, host_crypto, hostport, open_identity
@@ -36,21 +50,54 @@ class Readings:
 
     async def handle_message(self, node, msg) -> None:
         self.count += 1
-        peer = msg.origin.peer() if msg.origin is not None else "?"
-        text = msg.payload.decode("utf-8", "replace")
+        peer = msg.origin.peer()  # channel-only: a verified identifier
+        text = printable(msg.payload, 200)
         self.last[peer] = text
         say("reading %d from %s: %s" % (self.count, peer, text))
         await node.send(msg.return_, b"ack %d" % self.count, ["readings"])
 
 
-async def start_hub(listen: tuple[str, int], crypto, vault, relays_per_connection: int = 16, capture: str | None = None,
-                    name: str = "hub"):
+def relay_policy(text: str) -> RelayPolicy:
+    """`channel`, `open`, or a TOML file: mode = "channel"|"open" and a [names] table NAME = "I…"."""
+    if text in (CHANNEL, OPEN):
+        return RelayPolicy(text)
+    import tomllib
+
+    try:
+        with open(text, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as e:
+        raise ConfigError("cannot read the relay policy %s: %s" % (text, e.strerror or e))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError("relay policy %s: %s" % (text, e))
+    unknown = set(data) - {"mode", "names"}
+    if unknown:
+        raise ConfigError("relay policy %s: unknown key %s (mode, names)" % (text, sorted(unknown)[0]))
+    names = data.get("names", {})
+    if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
+        raise ConfigError("relay policy %s: [names] maps relay names to identifiers (\"I\" + 64 hex)" % text)
+    try:
+        return RelayPolicy(data.get("mode", CHANNEL), names)
+    except (ValueError, HopsealError) as e:
+        raise ConfigError("relay policy %s: %s" % (text, e))
+
+
+def _relay_policy_arg(text: str) -> RelayPolicy:
+    try:
+        return relay_policy(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+async def start_hub(listen: tuple[str, int], crypto, vault, relays_per_owner: int = 16, capture: str | None = None,
+                    name: str = "hub", policy: RelayPolicy | None = None, max_relays: int = 10000,
+                    readings_from: list[str] | None = None):
     node, listener = await build(name=name, listen=None, crypto=crypto, vault=vault)
     if capture:
         node.wire_tap = Capture(capture)
-    node.relays = RelayService(node, per_connection=relays_per_connection)
+    node.relays = RelayService(node, per_owner=relays_per_owner, max_relays=max_relays, policy=policy)
     node.readings = Readings()
-    node.start_worker("readings", node.readings, access=channel_only())
+    node.start_worker("readings", node.readings, access=channel_only(readings_from or None))
     listener = await node.tcp.listen(listen[0], listen[1])
     say("hopseal hub %s listening on %s:%d" % (name, listen[0], listener.port))
     return node, listener
@@ -59,7 +106,8 @@ async def start_hub(listen: tuple[str, int], crypto, vault, relays_per_connectio
 async def serve(args: argparse.Namespace) -> None:
     crypto = host_crypto()
     vault = open_identity(args.vault or os.path.join(default_home(), "hub-identity"), crypto)
-    node, _ = await start_hub(args.listen, crypto, vault, args.relays_per_connection, args.capture)
+    node, _ = await start_hub(args.listen, crypto, vault, args.relays_per_owner, args.capture,
+                              policy=args.relay_policy, max_relays=args.max_relays, readings_from=args.readings_from)
     try:
         while True:
             await asyncio.sleep(3600)
@@ -71,15 +119,24 @@ def add_parser(sub) -> argparse.ArgumentParser:
     h = sub.add_parser(
         "hub", help="run a hub: relays, the api secure-channel listener, echo, uppercase, readings",
         description=__doc__.split("\n\n")[1] + "\n\nRelays: `register` gives a random name; any other name is static "
-        "and re-registering it (say, after a board reconnects) replaces the old relay. Relays of a closed "
-        "connection are removed.",
+        "and belongs to whoever holds it: its owner registering it again (say, after a board reconnects) "
+        "replaces the old relay, anyone else is refused. Relays go when the connection or channel that "
+        "registered them closes.",
     )
     h.add_argument("--listen", type=hostport, default=("127.0.0.1", 4000), metavar="HOST:PORT",
                    help="TCP address to listen on (default 127.0.0.1:4000)")
     h.add_argument("--vault", default=None, metavar="PATH",
                    help="the hub's identity file (created on first use; default $HOPSEAL_HOME/hub-identity)")
-    h.add_argument("--relays-per-connection", type=int, default=16, metavar="N",
-                   help="refuse more than N relays registered over one connection (default 16)")
+    h.add_argument("--relay-policy", type=_relay_policy_arg, default=RelayPolicy(), metavar="channel|open|FILE",
+                   help="who may register static relay names: channel (default: only through a secure channel, "
+                   "bound to that identity), open (plain TCP too, as Ockam nodes register), or a TOML file "
+                   "with mode = \"channel\"|\"open\" and a [names] table reserving names for identifiers "
+                   "(board1 = \"I…\")")
+    h.add_argument("--relays-per-owner", "--relays-per-connection", type=int, default=16, metavar="N",
+                   help="refuse more than N relays held by one owner (identity or connection; default 16)")
+    h.add_argument("--max-relays", type=int, default=10000, metavar="N", help="relays the hub holds at most (default 10000)")
+    h.add_argument("--readings-from", action="append", metavar="IDENTIFIER",
+                   help="accept readings only from this identifier (repeatable; default: any verified identity)")
     h.add_argument("--capture", default=None, metavar="FILE",
                    help="append every byte sent or received on any connection to FILE")
     h.set_defaults(func=lambda a: asyncio.run(serve(a)) or 0)

@@ -2,14 +2,14 @@
 import asyncio
 
 from hopseal.compat import wall_time
-from hopseal.errors import IdentityError, ReceiveTimeout
+from hopseal.errors import IdentityError, ReceiveTimeout, RoutingError
 from hopseal.node import Node
 from hopseal.secure.channel import SecureChannelListener, create_secure_channel
 from hopseal.secure.identity import VerifiedCache
 from hopseal.secure.trust import TrustIdentifiers, channel_only
 from hopseal.secure.vault import create_vault
 from hopseal.services.basic import Echo, Uppercase
-from hopseal.services.relay import RelayClient, RelayService
+from hopseal.services.relay import OPEN, RelayClient, RelayPolicy, RelayService
 from hopseal.transport.tcp import TCPTransport
 from hs_backends import backends
 from rt import listen_anywhere, quiet, run
@@ -143,28 +143,128 @@ def test_cached_peer_skips_verification():
     run(main())
 
 
+async def hub_with_api(policy=None):
+    """A hub with an identity (vaults()[2]), its api listener and the relay service."""
+    hub = Node("hub", crypto=CRYPTO)
+    th = TCPTransport(hub)
+    SecureChannelListener(hub, vaults()[2], "api", timeout=5)
+    svc = RelayService(hub, policy=policy)
+    hl = await listen_anywhere(th)
+    return hub, svc, "1#127.0.0.1:%d" % hl.port
+
+
+async def bob_behind(hub_hop, who=1, name="bob"):
+    """A node that registers its relay at the hub through a secure channel to the hub's api."""
+    bob = Node("bob%d" % who, crypto=CRYPTO)
+    TCPTransport(bob)
+    SecureChannelListener(bob, vaults()[who], "api")
+    bob.start_worker("echo", Echo(), access=channel_only([vaults()[0].identifier]))
+    to_hub = await create_secure_channel(bob, vaults()[who], [hub_hop, "api"], timeout=10)
+    client = RelayClient(bob, [to_hub.encryptor_address], name=name)
+    return bob, to_hub, client
+
+
 def test_channel_through_a_relay():
     quiet()
 
     async def main():
-        # hub with a relay service; bob registers a relay; alice reaches bob's api through it
-        hub = Node("hub", crypto=CRYPTO)
-        th = TCPTransport(hub)
-        RelayService(hub)
-        hl = await listen_anywhere(th)
-        hub_hop = "1#127.0.0.1:%d" % hl.port
-        bob = Node("bob", crypto=CRYPTO)
-        TCPTransport(bob)
-        SecureChannelListener(bob, vaults()[1], "api")
-        bob.start_worker("echo", Echo(), access=channel_only([vaults()[0].identifier]))
-        relay = await RelayClient(bob, [hub_hop], name="bob").register(5)
+        # bob registers forward_to_bob through its channel to the hub; alice reaches bob's api
+        # through the relay, her channel to bob inside bob's channel to the hub
+        hub, svc, hub_hop = await hub_with_api()
+        bob, to_hub, client = await bob_behind(hub_hop)
+        relay = await client.register(5)
+        assert svc.relays["bob"].owner == vaults()[1].identifier
         alice = Node("alice", crypto=CRYPTO)
         TCPTransport(alice)
         ch = await create_secure_channel(alice, vaults()[0], [hub_hop, relay, "api"], timeout=10)
         for i in range(5):
             r = await alice.send_and_receive([ch.encryptor_address, "echo"], b"through the hub %d" % i, 5)
             assert r.payload == b"through the hub %d" % i
-        for n in (alice, bob, hub):
+        assert await client.ping(2)
+        # what reaches bob through the relay arrives inside bob's channel to the hub, yet it is no
+        # more authenticated than plain TCP: a channel-only service (even one open to anyone with a
+        # channel) refuses it; the relay's channel is a carrier (secure/trust.py)
+        bob.start_worker("echo_any", Echo("echo_any"), access=channel_only())
+        plain = Node("plain")
+        TCPTransport(plain)
+        try:
+            await plain.send_and_receive([hub_hop, relay, "echo_any"], b"sneak", 1)
+            raise AssertionError("plain traffic through the relay reached a channel-only service")
+        except ReceiveTimeout:
+            pass
+        assert bob.counters.get("access_denied") == 1
+        r = await alice.send_and_receive([ch.encryptor_address, "echo_any"], b"end to end", 5)
+        assert r.payload == b"end to end"
+        for n in (plain, alice, bob, hub):
+            await n.stop()
+
+    run(main())
+
+
+def test_static_relay_names_belong_to_identities():
+    quiet()
+
+    async def main():
+        hub, svc, hub_hop = await hub_with_api()
+        # plain TCP cannot register a static name at a hub in the default ("channel") mode
+        plain = Node("plain")
+        TCPTransport(plain)
+        try:
+            await RelayClient(plain, [hub_hop], name="bob").register(5)
+            raise AssertionError("plain registration of a static name accepted")
+        except RoutingError as e:
+            assert "secure channel" in str(e)
+        # a random relay needs no channel
+        assert (await RelayClient(plain, [hub_hop]).register(5)).startswith("forward_to_")
+        bob, to_hub, client = await bob_behind(hub_hop)
+        await client.register(5)
+        # another identity, through its own channel, cannot take bob's live name
+        mallory, m_hub, m_client = await bob_behind(hub_hop, who=0)
+        try:
+            await m_client.register(5)
+            raise AssertionError("another identity took a live relay")
+        except RoutingError as e:
+            assert "held by another owner" in str(e)
+        assert svc.relays["bob"].owner == vaults()[1].identifier
+        # bob reconnects (a new connection, a new channel) while the old one still looks alive:
+        # the same identity gets its name back at once
+        bob2, to_hub2, client2 = await bob_behind(hub_hop)
+        await client2.register(5)
+        assert svc.relays["bob"].holder is not None and not svc.relays["bob"].holder.closed
+        # when the connection a relay's channel runs over closes, channel and relay go at once
+        await bob2.stop()
+        for _ in range(20):
+            if "bob" not in svc.relays:
+                break
+            await asyncio.sleep(0.05)
+        assert "bob" not in svc.relays and hub.counters.get("channel_carrier_closed", 0) >= 1
+        for n in (plain, bob, mallory, hub):
+            await n.stop()
+
+    run(main())
+
+
+def test_pinned_relay_names():
+    quiet()
+
+    async def main():
+        hub, svc, hub_hop = await hub_with_api(RelayPolicy(OPEN, {"bob": vaults()[1].identifier_text()}))
+        mallory, m_hub, m_client = await bob_behind(hub_hop, who=0)
+        try:
+            await m_client.register(5)
+            raise AssertionError("a pinned name went to another identity")
+        except RoutingError as e:
+            assert "reserved" in str(e)
+        plain = Node("plain")
+        TCPTransport(plain)
+        try:  # even in open mode, a pinned name needs its identity
+            await RelayClient(plain, [hub_hop], name="bob").register(5)
+            raise AssertionError("a pinned name went over plain TCP")
+        except RoutingError as e:
+            assert "reserved" in str(e)
+        bob, to_hub, client = await bob_behind(hub_hop)
+        assert await client.register(5) == "forward_to_bob"
+        for n in (plain, bob, mallory, hub):
             await n.stop()
 
     run(main())

@@ -19,7 +19,7 @@ LAYERS = {
     "node": ("compat", "errors", "wire"),
     "transport": ("compat", "errors", "wire", "transport"),
     "secure": ("compat", "errors", "wire", "secure"),
-    "services": ("compat", "errors", "wire", "node", "services"),
+    "services": ("compat", "errors", "wire", "node", "secure", "services"),
     "apps": ("compat", "errors", "wire", "crypto", "node", "transport", "secure", "services", "apps"),
 }
 NO_ASYNCIO = ("wire", "crypto", "errors")  # not even lazily; compat may, inside a function only

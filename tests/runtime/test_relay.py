@@ -1,10 +1,10 @@
 """Relay service and client (ockam-wire §5.3) over real loopback TCP, on both runtimes."""
 import asyncio
 
-from hopseal.errors import ReceiveTimeout
+from hopseal.errors import RoutingError
 from hopseal.node import Node
 from hopseal.services.basic import start_default_services
-from hopseal.services.relay import RelayClient, RelayService
+from hopseal.services.relay import OPEN, RelayClient, RelayPolicy, RelayService
 from hopseal.transport.tcp import TCPTransport
 from hopseal.wire import bare
 from hopseal.wire.message import encode_message, route
@@ -24,10 +24,11 @@ def test_registration_frame_matches_spec_example():
     assert encode_frame(body) == expect
 
 
-async def hub_and_board(static=None, per_connection=16):
+async def hub_and_board(static=None, per_owner=16):
+    """A hub in "open" mode (static names over plain TCP, as Ockam nodes register them)."""
     hub = Node("hub")
     th = TCPTransport(hub)
-    svc = RelayService(hub, per_connection=per_connection)
+    svc = RelayService(hub, per_owner=per_owner, policy=RelayPolicy(OPEN))
     lst = await listen_anywhere(th)
     board = Node("board")
     TCPTransport(board)
@@ -61,45 +62,59 @@ def test_random_relay_and_messages_through_it():
     run(main())
 
 
-def test_static_relay_replaced_on_reregistration():
+async def refused(client, timeout=5):
+    try:
+        await client.register(timeout)
+    except RoutingError as e:
+        return str(e)
+    raise AssertionError("registration should have been refused")
+
+
+def test_a_live_static_relay_belongs_to_its_owner():
     quiet()
 
     async def main():
         hub, svc, lst, board, client = await hub_and_board(static="board1")
         assert await client.register(5) == "forward_to_board1"
-        # a second registration of the same name (say, after a reconnect) replaces the first
-        board2 = Node("board2")
-        TCPTransport(board2)
-        start_default_services(board2)
-        c2 = RelayClient(board2, ["1#127.0.0.1:%d" % lst.port], name="board1")
-        assert await c2.register(5) == "forward_to_board1"
-        assert len(svc.relays) == 1
+        # another connection asking for the same live name is refused with a reason, and the
+        # owner's relay is untouched: it still leads to the first board
+        thief = Node("thief")
+        TCPTransport(thief)
+        start_default_services(thief)
+        c2 = RelayClient(thief, ["1#127.0.0.1:%d" % lst.port], name="board1")
+        assert "held by another owner" in await refused(c2)
+        assert hub.counters["relay_refused"] == 1 and len(svc.relays) == 1
         other = Node("other")
         TCPTransport(other)
         r = await other.send_and_receive(["1#127.0.0.1:%d" % lst.port, "forward_to_board1", "echo"], b"x", 5)
-        assert r.payload == b"x"
-        assert board2.counters.get("echo") == 1 and not board.counters.get("echo")
-        # the first board's ping now fails: its relay is no longer its own
-        assert not await client.ping(0.5)
-        for n in (other, board, board2, hub):
+        assert r.payload == b"x" and board.counters.get("echo") == 1 and not thief.counters.get("echo")
+        assert await client.ping(2)
+        # the owner registering again (same connection) replaces its own relay
+        assert await client.register(5) == "forward_to_board1" and len(svc.relays) == 1
+        # once the owner's connection closes its relay goes at once, and the name is free
+        await board.stop()
+        await asyncio.sleep(0.1)
+        assert not svc.relays and not svc.by_owner and not svc.by_holder
+        assert await c2.register(5) == "forward_to_board1"
+        for n in (other, thief, hub):
             await n.stop()
 
     run(main())
 
 
-def test_per_connection_limit():
+def test_per_owner_limit_and_empty_return_route():
     quiet()
 
     async def main():
-        hub, svc, lst, board, client = await hub_and_board(per_connection=2)
+        hub, svc, lst, board, client = await hub_and_board(per_owner=2)
         await client.register(5)
         await client.register(5)
-        try:
-            await client.register(0.5)
-            raise AssertionError("third relay on one connection should be refused")
-        except ReceiveTimeout:
-            pass
+        assert "at most 2 relays" in await refused(client)
         assert hub.counters["relay_refused"] == 1 and len(svc.relays) == 2
+        # a request with no return route cannot be answered: refused, nothing created
+        await board.send(["1#127.0.0.1:%d" % lst.port, "static_forwarding_service"], bare.encode_string("x"), [])
+        await asyncio.sleep(0.2)
+        assert hub.counters["relay_refused"] == 2 and len(svc.relays) == 2
         await board.stop()
         await hub.stop()
 
@@ -117,7 +132,7 @@ def test_keep_alive_reregisters_after_hub_restart():
         await asyncio.sleep(0.1)
         hub2 = Node("hub2")
         t2 = TCPTransport(hub2)
-        svc2 = RelayService(hub2)
+        svc2 = RelayService(hub2, policy=RelayPolicy(OPEN))
         await t2.listen("127.0.0.1", port)
         changed = []
         task = asyncio.create_task(client.keep_alive(interval=0.1, timeout=0.3, failures=1, on_change=changed.append))

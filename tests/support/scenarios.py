@@ -14,7 +14,7 @@ import time
 
 from hopseal.node import Node
 from hopseal.services.basic import start_default_services
-from hopseal.services.relay import RelayService
+from hopseal.services.relay import OPEN, RelayPolicy, RelayService
 from hopseal.transport.tcp import TCPTransport
 from hopseal.wire import bare
 from hopseal_host.virtual_board import VirtualBoard  # noqa: F401 - re-exported for tests
@@ -35,10 +35,19 @@ class Hub:
         self.call(self._start())
 
     async def _start(self) -> None:
-        n = Node("hub")
+        from hopseal.compat import wall_time
+        from hopseal.secure.channel import SecureChannelListener
+        from hopseal.secure.vault import create_vault
+        from hopseal_host.crypto_host import HostCrypto
+
+        n = Node("hub", crypto=HostCrypto())
         t = TCPTransport(n)
         start_default_services(n)
-        self.relays = RelayService(n)
+        # an identity and its api listener, for boards that register their relay through a
+        # channel; "open" relay policy for the boards here that have no identity
+        self.vault = create_vault(n.crypto, wall_time())
+        SecureChannelListener(n, self.vault, "api")
+        self.relays = RelayService(n, policy=RelayPolicy(OPEN))
         await t.listen("127.0.0.1", self.port)
         self.node = n
 

@@ -162,33 +162,55 @@ class Board:
                               cache=self.cache, max_pending=4)
         say("identity %s" % self.vault.identifier_text())
 
-    async def reading(self, timeout=5):
-        """Send one reading to the hub's `readings` through an end-to-end channel; True if acked."""
+    async def hub_channel(self, timeout=10):
+        """The secure channel to the hub's `api` over the current link, opened when there is none
+        (or its route went through a link that has restarted since)."""
+        if self.channel is not None and not self.channel.closed and self.channel_gen == self.ups:
+            return self.channel
         from ..secure.channel import create_secure_channel
         from ..secure.trust import TrustIdentifiers
 
+        if self.channel is not None:
+            self.channel.drop()
+            self.channel = None
+        hub_id = self.cfg.get("hub_identifier")
+        gen = self.ups
+        t0 = ticks_ms()
+        ch = await create_secure_channel(self.node, self.vault, self.link.route_to("hub", "api"), cache=self.cache,
+                                         timeout=timeout, trust=TrustIdentifiers([hub_id]) if hub_id else None)
+        if self.channel is not None and not self.channel.closed and self.channel_gen == gen:
+            ch.drop()  # another task opened one meanwhile: use that one
+            return self.channel
+        self.channel = ch
+        self.channel_gen = gen
+        say("secure channel to the hub up in %d ms (hub %s)" % (ticks_diff(ticks_ms(), t0), ch.peer()))
+        return ch
+
+    def _forget_hub_channel(self, ch):
+        """`ch` failed: drop it, and open a new one next time if it was the current one (a task
+        that used an older channel must not throw away the one that carries the relay now)."""
+        if ch is None:
+            return
+        ch.drop()
+        if self.channel is ch:
+            self.channel = None
+
+    async def reading(self, timeout=5):
+        """Send one reading to the hub's `readings` through an end-to-end channel; True if acked."""
+        ch = None
         try:
-            if self.channel is None or self.channel.closed or self.channel_gen != self.ups:
-                if self.channel is not None:
-                    self.channel.drop()  # its route went through a link that restarted
-                hub_id = self.cfg.get("hub_identifier")
-                t0 = ticks_ms()
-                self.channel = await create_secure_channel(
-                    self.node, self.vault, self.link.route_to("hub", "api"), cache=self.cache, timeout=timeout * 2,
-                    trust=TrustIdentifiers([hub_id]) if hub_id else None)
-                self.channel_gen = self.ups
-                say("secure channel to the hub up in %d ms (hub %s)" % (ticks_diff(ticks_ms(), t0), self.channel.peer()))
+            ch = await self.hub_channel(timeout * 2)
             self.readings_sent += 1
             n = self.readings_sent
             value = 20 + (ticks_ms() // 100) % 50 / 10  # a made-up temperature
             text = "reading %d from %s: temperature=%.1fC" % (n, self.cfg["name"], value)
             t0 = ticks_ms()
-            r = await self.node.send_and_receive([self.channel.encryptor_address, "readings"], text.encode(), timeout)
+            r = await self.node.send_and_receive([ch.encryptor_address, "readings"], text.encode(), timeout)
             say("reading %d acknowledged (%s) in %d ms%s" % (n, r.payload.decode(), ticks_diff(ticks_ms(), t0), heap_text()))
             return True
         except HopsealError as e:
             say("reading failed: %s" % e)
-            self.channel = None
+            self._forget_hub_channel(ch)
             return False
 
     async def _readings_loop(self, every):
@@ -205,23 +227,43 @@ class Board:
         if self.cfg.get("relay"):
             if self._relay_task is not None:
                 self._relay_task.cancel()
-            self._relay_task = asyncio.create_task(self._register(self.ups))
+            self._relay_task = asyncio.create_task(self._keep_relay(self.ups))
 
-    async def _register(self, generation):
-        """Register the static relay through the gateway; retry with backoff while the link is up."""
+    async def _keep_relay(self, generation):
+        """Register the static relay at the hub, through the secure channel to the hub when the
+        board has an identity (the relay is then bound to it: services/relay.py), and keep it:
+        every `relay_check` seconds a ping goes through it and back; when that fails, register
+        again (a new channel if need be). Ends when the link restarts (a new task takes over)."""
         from ..services.relay import RelayClient
 
         backoff = Backoff(1, 10)
+        client = None
+        ch = None
+        every = self.cfg.get("relay_check") or 10
         while self.ups == generation:
-            if self.link.up:
-                try:
-                    client = RelayClient(self.node, self.link.route_to("hub"), name=self.cfg["relay"])
-                    name = await client.register(5)
-                    say("relay %s registered" % name)
-                    return
-                except HopsealError as e:
-                    say("relay registration failed: %s" % e)
-            await backoff.wait()
+            if not self.link.up:
+                await asyncio.sleep(0.5)
+                continue
+            try:
+                if client is None or not await client.ping(5):
+                    if client is not None:
+                        say("relay %s lost; registering again" % client.relay_address.text())
+                        self._forget_hub_channel(ch)
+                    if self.vault:
+                        ch = await self.hub_channel()
+                        hub = [ch.encryptor_address]
+                    else:
+                        hub = self.link.route_to("hub")
+                    client = RelayClient(self.node, hub, name=self.cfg["relay"])
+                    say("relay %s registered" % await client.register(5))
+                    backoff.reset()
+                await asyncio.sleep(every)
+            except HopsealError as e:
+                say("relay registration failed: %s" % e)
+                client = None
+                self._forget_hub_channel(ch)
+                ch = None
+                await backoff.wait()
 
     async def probe(self, timeout=5):
         """Send one probe to the hub's echo; prints and returns True on a correct reply."""

@@ -7,7 +7,9 @@ Board file keys (boards/*.json; every key optional except "link"):
     link            {"type": "stdio" | "uart" | "usb_cdc" | "busio_uart" | "pty" | "tcp", ...}
     max_body        largest serial frame body, bytes (both ends must agree; sent in HELLO)
     ping_interval   seconds between link PINGs;  down_after: silent intervals before link down
-    relay           register a static relay `forward_to_<relay>` at the hub on every link up
+    relay           register a static relay `forward_to_<relay>` at the hub on every link up (through
+                    the secure channel to the hub when the board has a vault) and keep it: a ping
+                    through it every `relay_check` seconds (default 10), registered again if lost
     probe           seconds: send a probe to the hub's echo on link up and then every S seconds
                     (0: only on link up; absent: never); results are printed on the console
     heap            heap budget (the virtual board passes it to `micropython -X heapsize=`)
@@ -34,6 +36,7 @@ DEFAULTS = {
     "ping_interval": None,
     "down_after": None,
     "relay": None,
+    "relay_check": None,
     "probe": None,
     "vault": None,
     "authorized": None,
@@ -42,7 +45,7 @@ DEFAULTS = {
 }
 
 USAGE = """usage: main.py [BOARD_FILE] [--name N] [--link stdio|pty:PATH|tcp:HOST:PORT]
-               [--relay NAME] [--probe S] [--ping-interval S] [--down-after N] [--max-body B]
+               [--relay NAME] [--relay-check S] [--probe S] [--ping-interval S] [--down-after N] [--max-body B]
                [--vault DIR] [--readings S] [--hub-identifier ID]
 BOARD_FILE defaults to board.json; options override its keys."""
 
@@ -82,6 +85,7 @@ _OPTIONS = {
     "--name": ("name", str),
     "--link": ("link", parse_link),
     "--relay": ("relay", str),
+    "--relay-check": ("relay_check", float),
     "--probe": ("probe", float),
     "--ping-interval": ("ping_interval", float),
     "--down-after": ("down_after", int),

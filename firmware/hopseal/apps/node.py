@@ -64,7 +64,18 @@ async def build(name="node", listen=None, forwards=(), crypto=None, services=Tru
         # kept alive by pinging through it and re-registering when that fails (ockam-wire §5.3)
         from ..services.relay import RelayClient
 
-        client = RelayClient(node, ["1#%s:%d" % relay_at], name=relay)
+        hub = "1#%s:%d" % relay_at
+        connect = None
+        if vault is not None:
+            # static names are registered through a secure channel to the hub: the relay is then
+            # bound to this node's identity, and nobody else can take it (services/relay.py)
+            from ..secure.channel import create_secure_channel
+
+            async def connect():
+                ch = await create_secure_channel(node, vault, [hub, "api"], cache=node.api.cache, timeout=10)
+                return [ch.encryptor_address]
+
+        client = RelayClient(node, await connect() if connect else [hub], name=relay, connect=connect)
         say("relay %s registered at %s:%d" % (await client.register(), relay_at[0], relay_at[1]))
         node.relay_task = asyncio.create_task(client.keep_alive(
             interval=relay_interval,

@@ -20,8 +20,14 @@ Rules upheld here:
 - an untrusted peer never gets a channel: both workers are removed;
 - `Close` ([2, []]) is sent when an end is closed locally, and on receipt both workers stop
   without replying;
-- a responder whose handshake does not complete within `timeout` seconds is removed; at most
-  `max_pending` handshakes wait at a listener at once (flood bound).
+- a listener holds at most `max_pending` handshakes, at most `per_origin` of them from one
+  connection (or channel); past the first bound the oldest pending handshake gives way to the new
+  one, past the second the new first message is dropped: a flood from one connection cannot fill
+  the table, and one from many cannot keep an honest peer out. A handshake that does not complete
+  within `timeout` seconds (10 by default, not Ockam's 120) is removed;
+- a channel ends with the transport connection it runs over (its first hop), and a listener's
+  channel that carried nothing for `idle_timeout` seconds is closed: keys, workers and relays
+  registered through it go (`on_close` hooks).
 """
 import asyncio
 
@@ -35,7 +41,9 @@ from .trust import trust_everyone
 log = get_logger("channel")
 
 DEFAULT_LISTENER = "api"
-DEFAULT_TIMEOUT = 120  # ockam DEFAULT_TIMEOUT
+DEFAULT_TIMEOUT = 120  # ockam DEFAULT_TIMEOUT: how long an initiator waits
+HANDSHAKE_TIMEOUT = 10  # how long a listener keeps an unfinished handshake
+IDLE_TIMEOUT = 3600  # a listener's channel with no traffic for this long is closed
 
 
 class SecureChannel:
@@ -60,6 +68,11 @@ class SecureChannel:
         self.decryptor = None
         self.done = asyncio.Event()
         self.error = None
+        self.origin = None  # the connection (or channel) its handshake arrived through
+        self.carrier = False  # True: it carries a relay's traffic (trust.channel_only refuses it)
+        self.active = ticks_ms()
+        self.on_close = []  # callbacks(channel) when it ends, whichever way
+        self._carrier = None  # the transport connection it runs over, once ready
         node.start_worker(self.decryptor_address, _DecryptorWorker(self))
 
     def __repr__(self):
@@ -100,15 +113,27 @@ class SecureChannel:
         self.handshake = None
         self.node.start_worker(self.encryptor_address, _EncryptorWorker(self))
         self.ready = True
+        # the channel ends with the connection it runs over (found by its first hop's worker)
+        carrier = self.node.workers.get(self.remote_route[0].value) if self.remote_route else None
+        if carrier is not None and hasattr(carrier, "on_close") and not getattr(carrier, "closed", False):
+            carrier.on_close.append(self._carrier_closed)
+            self._carrier = carrier
         if self.listener is not None:
-            self.listener.pending.discard(self)
+            if self in self.listener.pending:
+                self.listener.pending.remove(self)
             self.listener.channels.append(self)
         log.info("secure channel up with %s (%s)", self.peer(), "initiator" if self.initiator else "responder")
         self.done.set()
 
     # data -----------------------------------------------------------------------------------
+    def _carrier_closed(self, conn):
+        log.info("%r closed: its connection %r closed", self, conn)
+        self.node.count("channel_carrier_closed")
+        self.drop()
+
     async def on_ciphertext(self, msg):
         n, pt = self.decryptor.decrypt(msg.payload)
+        self.active = ticks_ms()
         kind, inner = decode_plaintext(pt)
         if kind == CLOSE:
             log.info("%r closed by peer", self)
@@ -128,6 +153,7 @@ class SecureChannel:
     async def send_encrypted(self, plaintext, return_route):
         if self.closed:
             raise RoutingError("secure channel is closed")
+        self.active = ticks_ms()
         ct = self.encryptor.encrypt(plaintext)
         await self.node.send(self.remote_route, ct, return_route)
 
@@ -146,16 +172,28 @@ class SecureChannel:
 
     def drop(self):
         """Remove both workers and forget the keys, without telling the peer (see close())."""
+        if self.closed:
+            return
         self.closed = True
         self.ready = False
         self.handshake = None
+        self.encryptor = self.decryptor = None
         self.node.stop_worker(self.encryptor_address)
         self.node.stop_worker(self.decryptor_address)
         if self.listener is not None:
-            self.listener.pending.discard(self)
-            if self in self.listener.channels:
-                self.listener.channels.remove(self)
+            self.listener.forget(self)
+        carrier = self._carrier
+        self._carrier = None
+        if carrier is not None and self._carrier_closed in carrier.on_close:
+            carrier.on_close.remove(self._carrier_closed)
         self.done.set()
+        hooks = self.on_close
+        self.on_close = []
+        for cb in hooks:
+            try:
+                cb(self)
+            except HopsealError as e:
+                log.warning("%r close hook: %s", self, e)
 
 
 class _DecryptorWorker:
@@ -208,9 +246,10 @@ class _EncryptorWorker:
 
 
 class SecureChannelListener:
-    """Accept channels at `address` (default `api`) for identity `me`."""
+    """Accept channels at `address` (default `api`) for identity `me` (see the module's rules)."""
 
-    def __init__(self, node, me, address=DEFAULT_LISTENER, trust=None, cache=None, timeout=DEFAULT_TIMEOUT, max_pending=16, protocol_name=None):
+    def __init__(self, node, me, address=DEFAULT_LISTENER, trust=None, cache=None, timeout=HANDSHAKE_TIMEOUT,
+                 max_pending=16, protocol_name=None, per_origin=4, idle_timeout=IDLE_TIMEOUT):
         self.node = node
         self.me = me
         self.address = route(address)[0]
@@ -218,20 +257,40 @@ class SecureChannelListener:
         self.cache = cache
         self.timeout = timeout
         self.max_pending = max_pending
+        self.per_origin = per_origin
+        self.idle_timeout = idle_timeout
         self.protocol_name = protocol_name
-        self.pending = set()
+        self.pending = []  # oldest first
         self.channels = []
         self._sweeper = None
         node.start_worker(self.address, self)
 
+    def forget(self, ch):
+        if ch in self.pending:
+            self.pending.remove(ch)
+        if ch in self.channels:
+            self.channels.remove(ch)
+
     async def handle_message(self, node, msg):
+        origin = msg.origin
+        # per origin: a transport connection. Everything a relay carries comes out of one carrier
+        # channel, many senders at once: only the eviction below bounds those.
+        if origin is not None and self.per_origin and not getattr(origin, "is_secure_channel", False):
+            n = 0
+            for c in self.pending:
+                if c.origin is origin:
+                    n += 1
+            if n >= self.per_origin:
+                node.count("handshake_flood_dropped")
+                log.warning("listener %r: %d handshakes pending from %r; dropped msg1", self.address, n, origin)
+                return
         if len(self.pending) >= self.max_pending:
-            node.count("handshake_flood_dropped")
-            log.warning("listener %r: %d handshakes pending; dropped msg1", self.address, len(self.pending))
-            return
+            node.count("handshake_evicted")
+            self.pending[0].drop()  # the oldest gives way: a flood cannot keep newcomers out
         ch = SecureChannel(node, self.me, False, self.trust, self.cache, self, self.protocol_name)
+        ch.origin = origin
         ch.deadline = ticks_add(ticks_ms(), int(self.timeout * 1000))
-        self.pending.add(ch)
+        self.pending.append(ch)
         try:
             await ch.on_handshake(msg)
         except HopsealError as e:
@@ -239,21 +298,29 @@ class SecureChannelListener:
             log.warning("listener %r: bad msg1: %s", self.address, e)
             ch.drop()
             return
+        self._sweep_soon()
+
+    def _sweep_soon(self):
         if self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep())
 
     async def _sweep(self):
-        """Expire handshakes that did not complete in time. One task per listener, alive only
-        while handshakes are pending, holding no reference to a channel between rounds (a
-        finished channel's keys and tables are freed at once, not after the timeout)."""
+        """Expire handshakes that did not complete in time and channels idle too long. One task
+        per listener, alive only while it has handshakes or channels, holding no reference to a
+        channel between rounds (a finished channel's keys and tables are freed at once)."""
         try:
-            while self.pending:
+            while self.pending or self.channels:
                 await asyncio.sleep(min(1, self.timeout))
                 now = ticks_ms()
                 for ch in [c for c in self.pending if ticks_diff(now, c.deadline) >= 0]:
                     self.node.count("handshake_timeout")
                     log.warning("handshake %r timed out after %ss", ch, self.timeout)
                     ch.drop()
+                idle_ms = int(self.idle_timeout * 1000)
+                for ch in [c for c in self.channels if ticks_diff(now, c.active) >= idle_ms]:
+                    self.node.count("channel_idle_closed")
+                    log.info("%r closed: idle for %ss", ch, self.idle_timeout)
+                    await ch.close()
         finally:
             self._sweeper = None
 

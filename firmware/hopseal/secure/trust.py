@@ -2,7 +2,10 @@
 
 A trust policy is a function `trust(identifier: bytes) -> bool`, asked once the peer's identity
 verified. An access rule (`Node.start_worker(..., access=)`) is `allowed(msg) -> bool`; the one here
-admits only messages that came out of a ready secure channel, optionally only from given peers.
+admits only messages that came out of a ready secure channel, optionally only from given peers,
+and never out of a *carrier* channel: the channel a node opens to a hub to register its relay
+carries whatever anyone sends to that relay, so what comes out of it is no more authenticated than
+plain transport (it may reach the node's `api` listener and other channels, not its services).
 Identifiers are parsed strictly, in one place (`identity.parse_identifier`).
 """
 from .identity import parse_identifier
@@ -33,7 +36,7 @@ def channel_only(identifiers=None):
 
     def allowed(msg):
         ch = msg.origin
-        if ch is None or not getattr(ch, "is_secure_channel", False) or not ch.ready:
+        if ch is None or not getattr(ch, "is_secure_channel", False) or not ch.ready or ch.carrier:
             return False
         return ids is None or ch.peer_identifier in ids
 

@@ -7,11 +7,20 @@ Service (runs on the hub, but lives in the runtime so the rule exists once):
   `prefix + name` from its own address, then drops the last hop (the client's worker), keeping the
   route to the client's node;
 - a message to the relay has the relay popped and the forward route prepended; return routes pass
-  unchanged;
-- hub policy (not wire format): re-registering a static name replaces the old relay (a reconnecting
-  board must get its reply; Ockam's Rust hub refuses instead [uncertain], the Elixir one updates);
-  relays registered over a connection are removed when it closes; at most `per_connection` relays
-  per connection (refused requests get no reply, like Ockam's silent drop, and are counted).
+  unchanged.
+Ownership (hub policy, not wire format; docs/wire.md §6):
+- a relay belongs to whoever registered it: the peer's identifier when the request came through a
+  secure channel, else the transport connection it came over. A static name held by a live relay
+  of another owner is refused; its owner registering it again (same identifier, or the same
+  connection) replaces its relay, so a board that reconnects gets its name back at once. A refused
+  request never touches the existing relay;
+- `RelayPolicy`: in "channel" mode (the default) static names are registered only through a secure
+  channel; "open" mode also takes them over plain transport, as Ockam nodes do; names can be
+  pinned to identifiers. A refusal is answered with BARE String `error: <reason>` (an Ockam hub
+  drops the request silently) and counted;
+- a relay ends with what carried its registration (the connection, or the channel, which itself
+  ends with its connection); a request with an empty return route is refused; at most
+  `per_owner` relays per owner and `max_relays` in all. Lookups go through indexes, never a scan.
 Client:
 - sends the request from a fresh worker address, checks that the reply ends with the requested
   alias, and takes the relay address from the last hop of the reply's return route;
@@ -26,77 +35,168 @@ from ..wire import bare
 from ..wire.message import Address, route
 from .basic import Forwarder
 
+try:  # TEMPORARY until compat.printable lands
+    from ..compat import printable
+except ImportError:
+    from ..wire.serial_link import printable
+
 log = get_logger("relay")
 
 REGISTER = "register"
 DEFAULT_PREFIX = "forward_to_"
+ERROR_PREFIX = "error: "
+OPEN = "open"
+CHANNEL = "channel"
+
+
+class RelayPolicy:
+    """Who may register which static names. `pinned` maps a name to the identifier (32 bytes, or
+    "I…" text) that alone may hold it, in any mode."""
+
+    def __init__(self, mode=CHANNEL, pinned=None):
+        if mode not in (OPEN, CHANNEL):
+            raise ValueError("relay policy mode must be %r or %r" % (OPEN, CHANNEL))
+        self.mode = mode
+        self.pinned = {}
+        for name, ident in (pinned or {}).items():
+            if isinstance(ident, str):
+                from ..secure.identity import parse_identifier
+
+                ident = parse_identifier(ident)
+            self.pinned[name] = bytes(ident)
+
+    def refusal(self, name, identifier):
+        """Why `identifier` (None: plain transport) may not register static `name`, or None."""
+        want = self.pinned.get(name)
+        if want is not None and identifier != want:
+            return "relay name %s is reserved for another identity" % name
+        if self.mode == CHANNEL and identifier is None:
+            return "static relay names are registered only through a secure channel to the hub"
+        return None
 
 
 class Relay(Forwarder):
-    """A registered relay: a Forwarder (the forwarding rule lives there) to the registering node,
-    remembering the connection it was registered over."""
+    """A registered relay: a Forwarder (the forwarding rule lives there) to the registering node.
+    `owner` is the identifier (bytes) or the connection; `holder` what must stay open for it."""
 
-    def __init__(self, address, to, conn):
+    def __init__(self, name, address, to, owner, holder):
         Forwarder.__init__(self, address, to)
-        self.conn = conn
+        self.name = name
+        self.owner = owner
+        self.holder = holder
+
+    def alive(self):
+        return self.holder is None or not getattr(self.holder, "closed", False)
+
+
+def _owner_of(msg):
+    """(owner, holder, identifier or None) of a request."""
+    origin = msg.origin
+    if origin is not None and getattr(origin, "is_secure_channel", False) and origin.peer_identifier:
+        return bytes(origin.peer_identifier), origin, bytes(origin.peer_identifier)
+    return origin, origin, None
 
 
 class RelayService:
-    def __init__(self, node, prefix=DEFAULT_PREFIX, per_connection=16, aliases=("forwarding_service", "static_forwarding_service")):
+    def __init__(self, node, prefix=DEFAULT_PREFIX, per_owner=16, max_relays=10000, policy=None,
+                 aliases=("forwarding_service", "static_forwarding_service")):
         self.node = node
         self.prefix = prefix
-        self.per_connection = per_connection
+        self.per_owner = per_owner
+        self.max_relays = max_relays
+        self.policy = policy or RelayPolicy()
         self.relays = {}  # name -> Relay
+        self.by_owner = {}  # owner -> set of names
+        self.by_holder = {}  # holder (connection or channel) -> set of names
         for a in aliases:
             node.start_worker(a, self)
-
-    def _by_conn(self, conn):
-        return [r for r in self.relays.values() if r.conn is conn]
 
     async def handle_message(self, node, msg):
         name = bare.decode_string(msg.payload)
         if not name or len(name) > 128:
             raise DecodeError("bad relay name")
-        if name == REGISTER:
+        static = name != REGISTER
+        if not static:
             name = hexstr(random_bytes(16))
-        conn = msg.origin
+        owner, holder, identifier = _owner_of(msg)
+        why = self._refusal(name, static, owner, identifier, msg)
+        if why is not None:
+            node.count("relay_refused")
+            log.warning("relay %s refused: %s", printable(name.encode()), why)
+            if msg.return_:
+                await node.send(msg.return_, bare.encode_string(ERROR_PREFIX + why), [msg.onward[0]])
+            return
         old = self.relays.get(name)
         if old is not None:
-            log.info("relay %s re-registered; replacing the old one", name)
+            log.info("relay %s registered again by its owner; replacing it", printable(name.encode()))
             self._remove(old)
-        if conn is not None and len(self._by_conn(conn)) >= self.per_connection:
-            node.count("relay_refused")
-            log.warning("relay %s refused: %r already has %d relays", name, conn, self.per_connection)
-            return
         addr = Address.parse(self.prefix + name)
         forward_route = list(msg.return_)
-        relay = Relay(addr, forward_route, conn)
+        relay = Relay(name, addr, forward_route, owner, holder)
         node.start_worker(addr, relay)
         self.relays[name] = relay
-        if conn is not None and hasattr(conn, "on_close") and self._on_close not in conn.on_close:
-            conn.on_close.append(self._on_close)
+        self.by_owner.setdefault(owner, set()).add(name)
+        if holder is not None and hasattr(holder, "on_close"):
+            names = self.by_holder.get(holder)
+            if names is None:
+                names = self.by_holder[holder] = set()
+                holder.on_close.append(self._holder_closed)
+            names.add(name)
         log.info("relay %r created, forwarding to %s", addr, forward_route)
         await node.send(forward_route, bare.encode_string(self.prefix + name), [addr])
         relay.to = forward_route[:-1]
 
+    def _refusal(self, name, static, owner, identifier, msg):
+        if not msg.return_:
+            return "a relay needs a return route"
+        if static:
+            why = self.policy.refusal(name, identifier)
+            if why is not None:
+                return why
+            old = self.relays.get(name)
+            if old is not None and old.alive() and old.owner != owner:
+                return "relay name %s is held by another owner" % name
+        mine = self.by_owner.get(owner)
+        if mine is not None and len(mine) >= self.per_owner and name not in mine:
+            return "at most %d relays per owner" % self.per_owner
+        if len(self.relays) >= self.max_relays and name not in self.relays:
+            return "the hub holds its maximum of %d relays" % self.max_relays
+        return None
+
     def _remove(self, relay):
         self.node.stop_worker(relay.address)
-        for k in list(self.relays):
-            if self.relays[k] is relay:
-                del self.relays[k]
+        if self.relays.get(relay.name) is relay:
+            del self.relays[relay.name]
+        for index, key in ((self.by_owner, relay.owner), (self.by_holder, relay.holder)):
+            names = index.get(key)
+            if names is not None:
+                names.discard(relay.name)
+                if not names:
+                    del index[key]
+                    if index is self.by_holder and key is not None and hasattr(key, "on_close"):
+                        if self._holder_closed in key.on_close:
+                            key.on_close.remove(self._holder_closed)
 
-    def _on_close(self, conn):
-        for r in self._by_conn(conn):
-            log.info("relay %r removed: its connection closed", r.address)
-            self._remove(r)
+    def _holder_closed(self, holder):
+        names = self.by_holder.pop(holder, ())
+        for name in list(names):
+            r = self.relays.get(name)
+            if r is not None and r.holder is holder:
+                log.info("relay %r removed: what carried its registration closed", r.address)
+                self._remove(r)
 
 
 class RelayClient:
-    """Register a relay at a hub reachable along `hub_route`; keep it alive with `ping()`."""
+    """Register a relay at a hub reachable along `hub_route`; keep it alive with `ping()`.
 
-    def __init__(self, node, hub_route, name=None, service="forwarding_service"):
+    `connect`, when given, is an async function that returns a fresh route to the hub (say, a new
+    secure channel to its `api`, which the hub wants for static names): `keep_alive` calls it
+    before registering again, since the old route may have died with the hub's connection."""
+
+    def __init__(self, node, hub_route, name=None, service="forwarding_service", connect=None):
         self.node = node
         self.hub_route = route(hub_route)
+        self.connect = connect
         self.name = name
         self.service = service if name is None else "static_forwarding_service"
         self.relay_address = None
@@ -105,6 +205,12 @@ class RelayClient:
     async def register(self, timeout=10):
         """Register (or re-register); returns the relay's address text, e.g. `forward_to_ab12…`."""
         alias = self.name if self.name is not None else REGISTER
+        # A secure channel the relay is registered through carries anyone's messages to the relay
+        # from now on: mark it, so what comes out of it reaches no channel-only service (trust.py)
+        first = self.node.workers.get(self.hub_route[0].value) if self.hub_route else None
+        ch = getattr(first, "ch", None)
+        if ch is not None and getattr(ch, "is_secure_channel", False):
+            ch.carrier = True
         mb = self.node.mailbox()
         try:
             await self.node.send(self.hub_route + route(self.service), bare.encode_string(alias), [mb.address])
@@ -112,6 +218,8 @@ class RelayClient:
         finally:
             mb.close()
         text = bare.decode_string(reply.payload)
+        if text.startswith(ERROR_PREFIX):
+            raise RoutingError("the hub refused relay %s: %s" % (self.name or REGISTER, printable(text[len(ERROR_PREFIX):].encode())))
         if self.name is not None and not text.endswith(self.name):
             raise RoutingError("relay reply %r does not match the requested name %r" % (text, self.name))
         if not reply.return_:
@@ -150,6 +258,8 @@ class RelayClient:
                 continue
             log.warning("relay %r unreachable; re-registering", self.relay_address)
             try:
+                if self.connect is not None:
+                    self.hub_route = route(await self.connect())
                 await self.register(timeout)
                 missed = 0
                 backoff.reset()
