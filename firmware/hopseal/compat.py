@@ -133,23 +133,107 @@ class Backoff:
         await asyncio.sleep(self.next())
 
 
+def printable(text, limit=64):
+    """Text or bytes from the wire (a relay name, an address, a reading) as one line of safe
+    display text: printable ASCII as is, a backslash doubled, every other character (control
+    characters, newlines, non-ASCII) as an escape (\x0a, \u20ac), so that a name cannot forge a
+    log line or send terminal escapes. At most `limit` characters of that, then "..." if anything
+    was cut (limit 0: no limit). Takes str, bytes, bytearray or memoryview."""
+    is_text = isinstance(text, str)
+    out = []
+    n = 0
+    for c in text:
+        o = ord(c) if is_text else c
+        if o == 92:
+            s = "\\\\"
+        elif 32 <= o < 127:
+            s = c if is_text else chr(o)
+        elif o < 0x100:
+            s = "\\x%02x" % o
+        elif o < 0x10000:
+            s = "\\u%04x" % o
+        else:
+            s = "\\U%08x" % o
+        n += len(s)
+        if limit and n > limit:
+            out.append("...")
+            break
+        out.append(s)
+    return "".join(out)
+
+
+_RATE_KEYS = const(32)
+
+
+class RateLimit:
+    """Summarise a repeated event per interval instead of one line per event.
+
+    `check(key, interval_s)` answers None while the event is to be held back, otherwise the text to
+    append to the line that reports it: "" the first time, and " (N more in the last S s)" when N
+    occurrences were held back since the previous line, S seconds ago. The window starts at each
+    reported line. Occurrences held back when the event stops are not reported (the node's
+    counters have the totals).
+
+    Bounded for boards: at most `keys` keys (32) are remembered; a new key evicts the one reported
+    longest ago. So a key names a kind of event (a constant per call site, like the node's counter
+    names), never text from the wire, or a flood of new keys would log a line each.
+    Host code may use it with `logging` too: `more = limit.check(k, 10)`, then
+    `if more is not None: log.warning("...%s", more)`.
+    """
+
+    def __init__(self, keys=_RATE_KEYS, clock=ticks_ms):
+        self.keys = keys
+        self.clock = clock
+        self._seen = {}  # key -> [ticks_ms of the last reported line, occurrences held back since]
+
+    def check(self, key, interval_s):
+        now = self.clock()
+        seen = self._seen
+        e = seen.get(key)
+        if e is None:
+            if len(seen) >= self.keys:  # evict the key reported longest ago (wrapped ticks: oldest)
+                old = None
+                age = -1
+                for k in seen:
+                    d = ticks_diff(now, seen[k][0])
+                    if d < 0 or d > age:
+                        old = k
+                        if d < 0:
+                            break
+                        age = d
+                del seen[old]
+            seen[key] = [now, 0]
+            return ""
+        d = ticks_diff(now, e[0])
+        if 0 <= d < interval_s * 1000:  # (d < 0: the ticks wrapped past half their period: long ago)
+            e[1] += 1
+            return None
+        n = e[1]
+        e[0] = now
+        e[1] = 0
+        return " (%d more in the last %d s)" % (n, (d + 500) // 1000) if n else ""
+
+
 class Log:
-    """A tiny logger with the logging module's method names.
+    """A tiny logger with the logging module's method names, plus `every` for repeated warnings.
 
     On CPython the host replaces the sink with `logging`; on a board lines go to the console.
+    A message that holds a newline, carriage return or ESC (text from the wire) is escaped whole
+    with `printable`: one event, one line.
     """
 
     DEBUG = 10
     INFO = 20
     WARNING = 30
     ERROR = 40
+    limits = None  # the RateLimit `every` uses: one for all loggers, made on first use
 
     def __init__(self, name, level=20, sink=None):
         self.name = name
         self.level = level
         self.sink = sink
 
-    def _emit(self, level, tag, msg, args):
+    def _emit(self, level, tag, msg, args, more=""):
         if level < self.level:
             return
         if args:
@@ -157,6 +241,10 @@ class Log:
                 msg = msg % args
             except Exception:
                 msg = "%s %r" % (msg, args)
+        if more:
+            msg += more
+        if "\n" in msg or "\r" in msg or "\x1b" in msg:
+            msg = printable(msg, 0)
         if self.sink is not None:
             self.sink(level, self.name, msg)
         else:
@@ -173,6 +261,19 @@ class Log:
 
     def error(self, msg, *args):
         self._emit(40, "E", msg, args)
+
+    def every(self, key, interval_s, msg, *args):
+        """A warning at most once per `interval_s` seconds for `key` (see RateLimit: a constant
+        naming the event, e.g. the counter the call site bumps); the occurrences in between are
+        counted and the next line ends "(N more in the last S s)"."""
+        if self.level > 30:
+            return
+        limits = self.limits
+        if limits is None:
+            limits = Log.limits = RateLimit()
+        more = limits.check(key, interval_s)
+        if more is not None:
+            self._emit(30, "W", msg, args, more)
 
 
 _loggers = {}

@@ -2,8 +2,8 @@
 
 The CLI (cli.py) and the commands it registers (hub.py, gateway.py, virtual_board.py) import from
 here and never from each other, so there is no import cycle. Rules upheld here:
-- the host's files live in $HOPSEAL_HOME (default ~/.hopseal); an identity file is created on
-  first use;
+- the host's files live in $HOPSEAL_HOME (default ~/.hopseal, created 0700); an identity is
+  created on first use, its key file 0600;
 - HOST:PORT text is parsed by the runtime's one parser (hopseal.apps.node.parse_hostport); a
   malformed value is a ConfigError (a HopsealError), and argparse shows its message;
 - a supervisor's SIGTERM stops a command as cleanly as Ctrl-C does.
@@ -30,12 +30,16 @@ def host_crypto():
 
 
 def open_identity(path: str | None, crypto=None):
-    """The vault (identity) at `path` (default $HOPSEAL_HOME/identity), created on first use."""
+    """The vault (identity) at `path` (default $HOPSEAL_HOME/identity), created on first use.
+
+    `path` is the vault's directory (open_vault creates it 0700); a folder created here to hold it
+    ($HOPSEAL_HOME) is 0700 too. Existing folders keep their modes: loading warns if the vault's
+    own directory or file is open to others."""
     from hopseal.secure.vault import open_vault
 
     crypto = crypto or host_crypto()
     path = path or os.path.join(default_home(), "identity")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
     return open_vault(crypto, path)
 
 

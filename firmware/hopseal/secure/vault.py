@@ -9,11 +9,16 @@ Rules this module upholds:
   would change the node's identity.
 - An identity is only created with a plausible clock (after MIN_CLOCK): a board that has not set
   its RTC would otherwise publish an attestation that every peer rejects as expired.
+- Secrets at rest: where the platform has permission modes (CPython on POSIX) the file (and its
+  temporary file) is created 0600 and a directory it creates 0700; loading a vault whose file or
+  directory group or others may use logs a warning with the chmod that fixes it. MicroPython's
+  `os` has no open/chmod: a board's files get what its filesystem gives (FAT and littlefs have
+  no modes; the unix port's follow the umask), and nothing fails for it.
 - Works with MicroPython's `os` (no os.path): only stat, mkdir, remove, rename.
 """
 import os
 
-from ..compat import wall_time
+from ..compat import const, get_logger, wall_time
 from ..errors import IdentityError
 from ..wire import cbor
 from .identity import (
@@ -31,6 +36,9 @@ FILE_NAME = "hopseal_identity.cbor"
 FORMAT = 1
 MIN_CLOCK = 1704067200  # 2024-01-01T00:00:00Z; an earlier clock is taken as "not set"
 REFRESH_MARGIN = 30 * 86400  # renew the attestation when it expires within 30 days
+_EXPOSED = const(0o077)  # the group and other permission bits
+
+log = get_logger("vault")
 
 
 def _join(directory, name):
@@ -54,6 +62,32 @@ def _remove(path):
         os.remove(path)
     except OSError:
         pass
+
+
+def _create_private(path):
+    """A new file at `path` open for writing, readable by its owner only where there are modes."""
+    _remove(path)  # a leftover file would keep its mode
+    if hasattr(os, "open") and hasattr(os, "fdopen"):  # CPython; MicroPython's os has neither
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        return os.fdopen(os.open(path, flags, 0o600), "wb")
+    return open(path, "wb")
+
+
+def _mkdir_private(path):
+    if hasattr(os, "chmod"):  # a platform with modes takes them at mkdir (less the umask)
+        os.mkdir(path, 0o700)
+    else:
+        os.mkdir(path)
+
+
+def _warn_if_exposed(path, what, fix):
+    """Warn if group or others may use `path` (a board's filesystem has no modes: never)."""
+    try:
+        mode = os.stat(path)[0]
+    except OSError:
+        return
+    if mode & _EXPOSED:
+        log.warning("%s %s is open to group/others (mode %o): run chmod %s %s", what, path, mode & 0o777, fix, path)
 
 
 class Vault:
@@ -115,7 +149,7 @@ class Vault:
         """Write the vault to file `path` atomically."""
         data = self.encode()
         tmp = path + ".tmp"
-        with open(tmp, "wb") as f:
+        with _create_private(tmp) as f:
             f.write(data)
             if hasattr(f, "flush"):
                 f.flush()
@@ -179,30 +213,36 @@ def load_vault(crypto, path):
         vault = decode_vault(crypto, data, tmp)
         os.rename(tmp, path)
         vault.path = path
+        _warn_if_exposed(path, "vault file", "600")
         return vault
     _remove(tmp)  # an interrupted write; the file it was meant to replace is intact
     with open(path, "rb") as f:
         data = f.read()
-    return decode_vault(crypto, data, path)
+    vault = decode_vault(crypto, data, path)
+    _warn_if_exposed(path, "vault file", "600")
+    return vault
 
 
 def open_vault(crypto, directory="", now=None, name=FILE_NAME, refresh_margin=REFRESH_MARGIN):
     """Load this node's vault from `directory`, creating (and saving) it on first use.
 
     `directory` is "" or "/" on a board's flash, any folder on the host (created if missing, one
-    level). `now` defaults to wall_time(). An attestation that expires within `refresh_margin`
-    is renewed when the clock is plausible.
+    level, mode 0700 where there are modes). `now` defaults to wall_time(). An attestation that
+    expires within `refresh_margin` is renewed when the clock is plausible.
     """
     if now is None:
         now = wall_time()
-    if directory not in ("", ".", "/") and not _exists(directory):
-        os.mkdir(directory)
+    own_dir = directory not in ("", ".", "/")
+    if own_dir and not _exists(directory):
+        _mkdir_private(directory)
     path = _join(directory, name)
     vault = load_vault(crypto, path)
     if vault is None:
         vault = create_vault(crypto, now)
         vault.save(path)
         return vault
+    if own_dir:
+        _warn_if_exposed(directory, "vault directory", "700")
     if now >= MIN_CLOCK and vault.attestation_expires_at < now + refresh_margin \
             and vault.attestation_expires_at < vault.identity.valid_until:
         vault.refresh_attestation(now)
