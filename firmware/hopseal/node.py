@@ -38,7 +38,7 @@ class Mailbox:
     def handle_message(self, node, msg):
         if len(self.queue) >= self.limit:
             node.count("mailbox_overflow")
-            log.warning("mailbox %r full; dropped %r", self.address, msg)
+            log.every("mailbox_overflow", 10, "mailbox %r full; dropped %r", self.address, msg)
             return
         self.queue.append(msg)
         self.event.set()
@@ -137,12 +137,12 @@ class Node:
         worker = self.workers.get(first.value)
         if worker is None:
             self.count("no_worker")
-            log.warning("no worker at %r; dropped %r", first, msg)
+            log.every("no_worker", 10, "no worker at %r; dropped %r", first, msg)
             return
         access = self.access.get(first.value)
         if access is not None and not access(msg):
             self.count("access_denied")
-            log.warning("access to %r denied; dropped %r", first, msg)
+            log.every("access_denied", 10, "access to %r denied; dropped %r", first, msg)
             return
         r = worker.handle_message(self, msg)
         if is_awaitable(r):

@@ -22,15 +22,7 @@ import logging
 import os
 
 from hopseal.apps.node import build
-from hopseal.compat import say
-
-try:  # TEMPORARY until compat.printable lands
-    from hopseal.compat import printable
-except ImportError:
-    from hopseal.wire.serial_link import printable as _p
-
-    def printable(b, limit=64):
-        return _p(bytes(b)[:limit])
+from hopseal.compat import printable, say
 from hopseal.errors import ConfigError, HopsealError
 from hopseal.secure.trust import channel_only
 from hopseal.services.relay import CHANNEL, OPEN, RelayPolicy, RelayService

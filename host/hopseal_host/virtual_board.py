@@ -375,7 +375,7 @@ def cmd_virtual_board(args: argparse.Namespace) -> int:
     if args.ping_interval is not None:
         extra += ["--ping-interval", str(args.ping_interval)]
     if args.vault:
-        os.makedirs(args.vault, exist_ok=True)
+        os.makedirs(args.vault, mode=0o700, exist_ok=True)
         extra += ["--vault", os.path.abspath(args.vault)]
     if args.readings is not None:
         extra += ["--readings", str(args.readings)]

@@ -85,7 +85,7 @@ def shuttle(a, b, now, step=0):
 def test_hello_body_layout():
     assert hello_body("b1", False, 512) == b"\x01\x00\x02\x00b1"
     assert hello_body(b"gw", True, 70000) == b"\x01\x01\xff\xffgw"
-    assert parse_hello(b"\x01\x01\x08\x00board\x00\xf8") == (1, 1, 2048, "board??")
+    assert parse_hello(b"\x01\x01\x08\x00board\x00\xf8") == (1, 1, 2048, "board\\x00\\xf8")
     assert parse_hello(b"\x01") == (1, 0, None, "")
     assert parse_hello(b"\x02\x00") == (2, 0, None, "")
     assert len(hello_body("x" * 40)) == 4 + 32

@@ -212,20 +212,21 @@ class _DecryptorWorker:
         except IdentityError as e:
             # the peer completed the Noise step but its identity was refused: no channel
             node.count("handshake_refused")
-            log.warning("handshake refused: %s", e)
+            log.every("handshake_refused", 10, "handshake refused: %s", e)
             ch.error = e
             ch.drop()
         except ChannelError as e:
             node.count("channel_replay_or_window")
-            log.warning("%r dropped a message: %s", ch, e)
+            log.every("channel_replay_or_window", 10, "%r dropped a message: %s", ch, e)
         except CryptoError as e:
             node.count("channel_auth_failed")
-            log.warning("%r dropped a message: %s", ch, e)
+            log.every("channel_auth_failed", 10, "%r dropped a message: %s", ch, e)
         except HopsealError as e:
             # Noise steps are transactional: a bad handshake message leaves the state as it was,
             # so the genuine message can still arrive before the timeout.
-            node.count("channel_rejected" if ch.ready else "handshake_rejected")
-            log.warning("%r dropped a message: %s: %s", ch, type(e).__name__, e)
+            k = "channel_rejected" if ch.ready else "handshake_rejected"
+            node.count(k)
+            log.every(k, 10, "%r dropped a message: %s: %s", ch, type(e).__name__, e)
         except MemoryError:
             # Out of heap part-way through a step: the state may be half-advanced, so this
             # channel is abandoned (the peer will find it gone and open a new one).
@@ -282,7 +283,7 @@ class SecureChannelListener:
                     n += 1
             if n >= self.per_origin:
                 node.count("handshake_flood_dropped")
-                log.warning("listener %r: %d handshakes pending from %r; dropped msg1", self.address, n, origin)
+                log.every("handshake_flood_dropped", 10, "listener %r: %d handshakes pending from %r; dropped msg1", self.address, n, origin)
                 return
         if len(self.pending) >= self.max_pending:
             node.count("handshake_evicted")
@@ -295,7 +296,7 @@ class SecureChannelListener:
             await ch.on_handshake(msg)
         except HopsealError as e:
             node.count("handshake_rejected")
-            log.warning("listener %r: bad msg1: %s", self.address, e)
+            log.every("handshake_rejected", 10, "listener %r: bad msg1: %s", self.address, e)
             ch.drop()
             return
         self._sweep_soon()
@@ -314,7 +315,7 @@ class SecureChannelListener:
                 now = ticks_ms()
                 for ch in [c for c in self.pending if ticks_diff(now, c.deadline) >= 0]:
                     self.node.count("handshake_timeout")
-                    log.warning("handshake %r timed out after %ss", ch, self.timeout)
+                    log.every("handshake_timeout", 10, "handshake %r timed out after %ss", ch, self.timeout)
                     ch.drop()
                 idle_ms = int(self.idle_timeout * 1000)
                 for ch in [c for c in self.channels if ticks_diff(now, c.active) >= idle_ms]:

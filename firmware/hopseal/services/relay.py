@@ -29,16 +29,11 @@ Client:
 """
 import asyncio
 
-from ..compat import Backoff, get_logger, hexstr, random_bytes
+from ..compat import Backoff, get_logger, hexstr, printable, random_bytes
 from ..errors import DecodeError, HopsealError, RoutingError
 from ..wire import bare
 from ..wire.message import Address, route
 from .basic import Forwarder
-
-try:  # TEMPORARY until compat.printable lands
-    from ..compat import printable
-except ImportError:
-    from ..wire.serial_link import printable
 
 log = get_logger("relay")
 
@@ -122,13 +117,13 @@ class RelayService:
         why = self._refusal(name, static, owner, identifier, msg)
         if why is not None:
             node.count("relay_refused")
-            log.warning("relay %s refused: %s", printable(name.encode()), why)
+            log.warning("relay %s refused: %s", printable(name), why)
             if msg.return_:
                 await node.send(msg.return_, bare.encode_string(ERROR_PREFIX + why), [msg.onward[0]])
             return
         old = self.relays.get(name)
         if old is not None:
-            log.info("relay %s registered again by its owner; replacing it", printable(name.encode()))
+            log.info("relay %s registered again by its owner; replacing it", printable(name))
             self._remove(old)
         addr = Address.parse(self.prefix + name)
         forward_route = list(msg.return_)
@@ -219,7 +214,7 @@ class RelayClient:
             mb.close()
         text = bare.decode_string(reply.payload)
         if text.startswith(ERROR_PREFIX):
-            raise RoutingError("the hub refused relay %s: %s" % (self.name or REGISTER, printable(text[len(ERROR_PREFIX):].encode())))
+            raise RoutingError("the hub refused relay %s: %s" % (self.name or REGISTER, printable(text[len(ERROR_PREFIX):])))
         if self.name is not None and not text.endswith(self.name):
             raise RoutingError("relay reply %r does not match the requested name %r" % (text, self.name))
         if not reply.return_:

@@ -65,7 +65,7 @@ class SerialConnection(StreamConnection):
         why = self.link.may_send(len(body))
         if why is not None:
             node.count("serial_tx_not_up" if self.link.state != UP else "serial_tx_oversize")
-            log.warning("%r: %s; dropped %r", self, why, msg)
+            log.every("serial_tx_dropped", 10, "%r: %s; dropped %r", self, why, msg)
             return
         async with self.lock:
             # the encoder's buffer is shared: encode and write under the lock

@@ -49,7 +49,7 @@ Rules upheld here (serial-link.md §7):
 """
 from struct import pack
 
-from ..compat import const, get_logger, ticks_diff, ticks_ms
+from ..compat import const, get_logger, printable, ticks_diff, ticks_ms
 from .serial_frame import (
     DATA,
     DEFAULT_MAX_BODY,
@@ -96,11 +96,6 @@ def parse_hello(body):
     flags = body[1] if len(body) > 1 else 0
     max_body = (body[2] << 8) | body[3] if len(body) > 3 else None
     return version, flags, max_body, printable(body[4 : 4 + MAX_NAME])
-
-
-def printable(b):
-    """Peer-supplied bytes as safe display text (it may be printed on a shared console)."""
-    return "".join(chr(c) if 32 <= c < 127 else "?" for c in b)
 
 
 class SerialLink:
