@@ -66,8 +66,11 @@ def preload(cfg):
         import hopseal.secure.identity  # noqa: F401
         import hopseal.secure.channel  # noqa: F401
         import hopseal.crypto.soft  # noqa: F401
+    import hopseal.apps.board  # noqa: F401
     if cfg["link"]["type"] != "tcp":
         import hopseal.wire.serial_link  # noqa: F401
+    if cfg.get("relay"):
+        import hopseal.services.relay  # noqa: F401
 
 
 def start(cfg, stream):
