@@ -39,7 +39,7 @@ demo: $(STAMP)
 	$(BIN)/python -m hopseal_host.demo
 
 bench: $(STAMP)
-	MICROPYTHON=$(CURDIR)/$(BIN)/micropython $(BIN)/python tools/bench.py
+	MICROPYTHON=$(CURDIR)/$(BIN)/micropython $(BIN)/python tools/bench/bench.py
 
 mpy: $(STAMP)
 	$(BIN)/python tools/build_mpy.py

@@ -1,18 +1,26 @@
 """Serial-link framing benchmark: bytes of overhead per message and encode/decode throughput.
 
-    python3 tools/bench_serial.py
-    MICROPYPATH=firmware micropython tools/bench_serial.py
+    python3 tools/bench/bench_serial.py
+    MICROPYPATH=firmware micropython tools/bench/bench_serial.py
 
-Prints numbers only (firmware/serial-link.md §1 for the wire format). Throughput depends on the
-interpreter and the machine; on a board, run it with mpremote (`mpremote run tools/bench_serial.py`
-after copying hopseal/ to the board).
+Prints `RESULT <name> <value> <unit>` lines that tools/bench/bench.py collects, per body size N:
+  frame_overhead_min_<N>B        wire bytes minus body bytes for an all-zero body (one frame:
+                                 00 F8 COBS(type|body|CRC32) 00; firmware/serial-link.md §1)
+  frame_overhead_random_<N>B     the same, averaged over random bodies
+  frame_overhead_worst_<N>B      the bound (max_frame_size)
+  encode_<N>B_frames_per_s, encode_<N>B_KiB_per_s, decode_<N>B_frames_per_s,
+  decode_<N>B_KiB_per_s          frames and KiB of body per second (decode: feed() in 256-byte
+                                 chunks, like a UART read)
+  encode_alloc_<N>B, decode_alloc_<N>B   heap bytes allocated per frame (MicroPython only)
+Throughput depends on the interpreter and the machine; on a board, run it with mpremote
+(`mpremote run tools/bench/bench_serial.py` after copying hopseal/ to the board).
 """
 import gc
 import sys
 
 try:
     _here = __file__[: __file__.rfind("/")] if "/" in __file__ else "."
-    sys.path.insert(0, _here + "/../firmware")
+    sys.path.insert(0, _here + "/../../firmware")
 except NameError:  # frozen or pasted into a REPL
     pass
 
@@ -50,14 +58,16 @@ def body(n, seed):
     return bytes(out)
 
 
-def overhead_table():
-    print("framing overhead (wire bytes - body bytes, one frame: 00 F8 COBS(type|body|CRC32) 00)")
-    print("%6s %10s %10s %10s %9s" % ("body", "min", "random", "worst", "worst %"))
+def result(name, value, unit):
+    print("RESULT %s %s %s" % (name, value, unit))
+
+
+def overheads():
     for n in SIZES:
         lens = [len(encode_frame(DATA, body(n, s))) - n for s in range(1, 9)]
-        worst = max_frame_size(n) - n
-        zero = len(encode_frame(DATA, bytes(n))) - n
-        print("%6d %10d %10.2f %10d %8.2f%%" % (n, zero, sum(lens) / len(lens), worst, 100.0 * worst / n))
+        result("frame_overhead_min_%dB" % n, len(encode_frame(DATA, bytes(n))) - n, "B")
+        result("frame_overhead_random_%dB" % n, "%.2f" % (sum(lens) / len(lens)), "B")
+        result("frame_overhead_worst_%dB" % n, max_frame_size(n) - n, "B")
 
 
 def _alloc_per(fn, reps):
@@ -75,13 +85,8 @@ def _alloc_per(fn, reps):
         gc.enable()
 
 
-def throughput_table():
+def throughput():
     impl = sys.implementation.name
-    print()
-    ver = ".".join(str(v) for v in sys.implementation.version[:3])
-    print("throughput on %s %s (feed() in %d-byte chunks)" % (impl, ver, CHUNK))
-    print("%6s %7s %12s %12s %12s %12s %10s %10s" % (
-        "body", "frames", "enc fr/s", "enc KB/s", "dec fr/s", "dec KB/s", "enc B/fr", "dec B/fr"))
     enc = FrameEncoder()
     for n in SIZES:
         b = body(n, n)
@@ -105,13 +110,17 @@ def throughput_table():
         td = _secs(t0, t1)
         if got != frames:
             print("decode mismatch", got, frames)
+        result("encode_%dB_frames_per_s" % n, "%.0f" % (frames / te), "frame/s")
+        result("encode_%dB_KiB_per_s" % n, "%.1f" % (frames * n / te / 1024), "KiB/s")
+        result("decode_%dB_frames_per_s" % n, "%.0f" % (frames / td), "frame/s")
+        result("decode_%dB_KiB_per_s" % n, "%.1f" % (frames * n / td / 1024), "KiB/s")
         dec2 = FrameDecoder()
         ea = _alloc_per(lambda: enc.encode(DATA, b), 10)
         da = _alloc_per(lambda: dec2.feed(one), 10)
-        print("%6d %7d %12.0f %12.1f %12.0f %12.1f %10s %10s" % (
-            n, frames, frames / te, frames * n / te / 1024, frames / td, frames * n / td / 1024,
-            "-" if ea is None else ea, "-" if da is None else da))
+        if ea is not None:
+            result("encode_alloc_%dB" % n, ea, "B/frame")
+            result("decode_alloc_%dB" % n, da, "B/frame")
 
 
-overhead_table()
-throughput_table()
+overheads()
+throughput()

@@ -13,7 +13,9 @@ by loaded code and the vaults) is what a handshake itself needs. Each is measure
   the heap in use once those modules and the node's vault are loaded;
 - node: a MicroPython node (TCP, echo/uppercase, the `api` listener, channel-only echo) answers
   a CPython client that opens a channel and calls echo through it.
-Run by `make bench` (CPython orchestrates; prints RESULT lines).
+Run by `make bench` (CPython orchestrates; prints `RESULT <name> <value> <unit>` lines, KiB).
+
+    python tools/bench/bench_heap.py
 """
 from __future__ import annotations
 
@@ -23,14 +25,15 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "host"), os.path.join(ROOT, "tests")]
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path[:0] = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "host")]
 
-import mpy  # noqa: E402
 from hopseal.errors import HopsealError  # noqa: E402
 from hopseal.secure.vault import create_vault  # noqa: E402
+from hopseal_host import mpy  # noqa: E402
 from hopseal_host.crypto_host import HostCrypto  # noqa: E402
-from hopseal_host.procs import Child, free_port  # noqa: E402
+from hopseal_host.procs import Child, free_port, micropython_path, mp_env, py_env  # noqa: E402
 
 MPY = os.path.join(ROOT, "build", "mpy")
 
@@ -39,12 +42,11 @@ ROMFS = [False]
 
 
 def env() -> dict:
-    e = dict(os.environ)
+    e = mp_env()  # firmware/ for romfs_mount; hopseal itself then comes from /rom
     if ROMFS[0]:
-        e["MICROPYPATH"] = os.path.join(ROOT, "firmware") + ":.frozen"  # romfs_mount; hopseal from /rom
-        e["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "host"), os.path.join(ROOT, "firmware")])
+        e["PYTHONPATH"] = py_env()["PYTHONPATH"]  # `python -m hopseal_host.romfs run`
     else:
-        e["MICROPYPATH"] = MPY + ":.frozen"
+        e["MICROPYPATH"] = MPY + ":.frozen"  # the .mpy files only, not the sources
     return e
 
 
@@ -53,7 +55,7 @@ def interpreter() -> list[str]:
         from hopseal_host.romfs import build
 
         return [sys.executable, "-m", "hopseal_host.romfs", "run", build()]
-    return [mpy.micropython_path()]
+    return [micropython_path()]
 
 
 BASELINE: list[int] = []
@@ -66,7 +68,7 @@ def side_ok(kib: int, role: str, vault: str, peer) -> bool:
     from hopseal.secure.noise import HandshakeState
 
     c = HostCrypto()
-    p = subprocess.Popen(interpreter() + ["-X", "heapsize=%dK" % kib, os.path.join(ROOT, "tools", "mp_handshake_side.py"), role, vault],
+    p = subprocess.Popen(interpreter() + ["-X", "heapsize=%dK" % kib, os.path.join(HERE, "mp_handshake_side.py"), role, vault],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env())
     hs = HandshakeState(c, role != "initiator", peer.x25519_priv, s_pub=peer.x25519_pub)
 
@@ -101,7 +103,7 @@ def side_ok(kib: int, role: str, vault: str, peer) -> bool:
 
 def node_ok(kib: int, vault_dir: str, home: str) -> bool:
     port = free_port()
-    app = ["-m", "hopseal.apps.node"] if not ROMFS[0] else [os.path.join(ROOT, "tools", "mp_romfs_app.py")]
+    app = ["-m", "hopseal.apps.node"] if not ROMFS[0] else [os.path.join(HERE, "mp_romfs_app.py")]
     node = Child("node", interpreter() + ["-X", "heapsize=%dK" % kib] + app + ["--listen",
                           "127.0.0.1:%d" % port, "--vault", vault_dir, "--secure-only", "echo"], env())
     try:
@@ -109,7 +111,7 @@ def node_ok(kib: int, vault_dir: str, home: str) -> bool:
             node.wait_for("listening on", timeout=30)
         except RuntimeError:
             return False
-        e = dict(os.environ, HOPSEAL_HOME=home, PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "firmware"), os.path.join(ROOT, "host")]))
+        e = dict(py_env(), HOPSEAL_HOME=home)
         p = subprocess.run([sys.executable, "-m", "hopseal_host.cli", "-q", "message", "send", "heap", "--timeout", "15",
                             "--to", "/ip4/127.0.0.1/tcp/%d/secure/api/service/echo" % port], env=e, capture_output=True, text=True, timeout=60)
         return p.stdout.strip() == "heap"
@@ -131,7 +133,7 @@ def bisect(ok, lo: int, hi: int) -> int | None:
 
 
 def main() -> int:
-    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "build_mpy.py"), "--quiet"], check=True, capture_output=True)
+    mpy.build(MPY)
     c = HostCrypto()
     with tempfile.TemporaryDirectory() as tmp:
         now = int(time.time())
@@ -146,13 +148,13 @@ def main() -> int:
             for role in ("initiator", "responder"):
                 del BASELINE[:]
                 hs = bisect(lambda k: side_ok(k, role, va, peer), 16, 512)
-                print("RESULT min_heap_handshake_%s_KiB[%s] %s" % (role, tag, hs if hs else ">512"))
+                print("RESULT min_heap_handshake_%s_KiB[%s] %s KiB" % (role, tag, hs if hs else ">512"), flush=True)
                 if hs and BASELINE:
                     base = min(BASELINE) / 1024
-                    print("RESULT handshake_%s_baseline_KiB[%s] %.0f" % (role, tag, base))
-                    print("RESULT handshake_%s_working_set_KiB[%s] %.0f" % (role, tag, hs - base))
+                    print("RESULT handshake_%s_baseline_KiB[%s] %.0f KiB" % (role, tag, base))
+                    print("RESULT handshake_%s_working_set_KiB[%s] %.0f KiB" % (role, tag, hs - base), flush=True)
             nd = bisect(lambda k: node_ok(k, vdir, os.path.join(tmp, "home")), 32, 512)
-            print("RESULT min_heap_node_handshake_KiB[%s] %s" % (tag, nd if nd else ">512"))
+            print("RESULT min_heap_node_handshake_KiB[%s] %s KiB" % (tag, nd if nd else ">512"), flush=True)
     return 0
 
 

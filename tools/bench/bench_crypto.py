@@ -1,13 +1,15 @@
-"""Benchmark the crypto backends on the running interpreter; prints a table, asserts nothing.
+"""Benchmark the crypto backends on the running interpreter; asserts nothing.
 
-    MICROPYPATH=firmware micropython tools/bench_crypto.py
-    python3 tools/bench_crypto.py            (SoftCrypto, and HostCrypto when `cryptography`
+    MICROPYPATH=firmware micropython tools/bench/bench_crypto.py
+    python3 tools/bench/bench_crypto.py      (SoftCrypto, and HostCrypto when `cryptography`
                                               is installed)
 
-Per operation: the best mean time over a few rounds, throughput for AEAD, and the heap it
-allocates (MicroPython: gc.mem_alloc() growth over one call, no collection in between; CPython:
-tracemalloc peak over one call). On MicroPython the live heap after imports and after the run
-(modules plus the tables kept: comb constant, GCM key tables) is printed too.
+Prints `RESULT <name> <value> <unit>` lines that tools/bench/bench.py collects. Per operation
+(`soft.` or `host.` before its name): the best mean time over a few rounds, throughput for AEAD
+and SHA-256, and the heap it allocates (MicroPython: gc.mem_alloc() growth over one call, no
+collection in between; CPython: tracemalloc peak over one call). On MicroPython the live heap
+before and after importing the soft backend and after the run (modules plus the tables kept:
+comb constant, GCM key tables) too.
 """
 import gc
 import sys
@@ -37,7 +39,7 @@ def _dirname(p):
 
 _MP = hasattr(gc, "mem_alloc")
 if not _MP:  # CPython: find the runtime (and the host package) next to this file
-    _root = _dirname(_dirname(__file__.replace("\\", "/")))
+    _root = _dirname(_dirname(_dirname(__file__.replace("\\", "/"))))
     for _p in (_root + "/firmware", _root + "/host"):
         if _p not in sys.path:
             sys.path.insert(0, _p)
@@ -90,32 +92,29 @@ def _time(fn, budget_us=300000, rounds=3):
     return best
 
 
-def _row(name, us, alloc, nbytes=0):
-    rate = ""
-    if nbytes:
-        rate = "%8.1f KB/s" % (nbytes / us * 1e6 / 1024)
-    print("%-34s %11.1f us %s %9d B" % (name, us, rate or " " * 13, alloc))
+def result(name, value, unit):
+    print("RESULT %s %s %s" % (name, value, unit))
 
 
 def bench(c):
-    print("backend %s" % c.name)
-    print("%-34s %14s %13s %11s" % ("operation", "time/op", "throughput", "alloc/op"))
+    """One RESULT line per operation and figure: `<backend>.<op>_us` (best mean time per call),
+    `..._alloc_B` (heap one call allocates), `..._KiB_per_s` (AEAD and hash throughput)."""
     priv = bytes(range(1, 33))
     peer = c.x25519_public(bytes(range(33, 65)))
     ops = [
-        ("x25519 shared secret", lambda: c.x25519(priv, peer), 0),
-        ("x25519 public key", lambda: c.x25519_public(priv), 0),
+        ("x25519_shared", lambda: c.x25519(priv, peer), 0),
+        ("x25519_public", lambda: c.x25519_public(priv), 0),
     ]
     if c.name == "soft":
-        ops.append(("x25519 public key (ladder, u=9)", lambda: x25519.x25519_base(priv), 0))
+        ops.append(("x25519_public_ladder", lambda: x25519.x25519_base(priv), 0))
     seed = bytes(range(7, 39))
     pub = c.ed25519_public(seed)
     msg = c.sha256(b"change data")  # Ockam signs a 32-byte hash
     sig = c.ed25519_sign(seed, msg)
     ops += [
-        ("ed25519 public key, same seed", lambda: c.ed25519_public(seed), 0),
-        ("ed25519 sign (32 B msg)", lambda: c.ed25519_sign(seed, msg), 0),
-        ("ed25519 verify (32 B msg)", lambda: c.ed25519_verify(pub, msg, sig), 0),
+        ("ed25519_public_same_seed", lambda: c.ed25519_public(seed), 0),
+        ("ed25519_sign_32B", lambda: c.ed25519_sign(seed, msg), 0),
+        ("ed25519_verify_32B", lambda: c.ed25519_verify(pub, msg, sig), 0),
     ]
     if c.name == "soft":
         fresh = [0]
@@ -124,7 +123,7 @@ def bench(c):
             fresh[0] += 1
             return c.ed25519_sign(fresh[0].to_bytes(32, "little"), msg)
 
-        ops.append(("ed25519 sign, new seed", sign_cold, 0))
+        ops.append(("ed25519_sign_new_seed", sign_cold, 0))
     key = bytes(range(32))
     nonce = bytes(4) + (1).to_bytes(8, "big")
     aad = bytes(32)
@@ -132,30 +131,34 @@ def bench(c):
     for n in (64, 1024):
         pt = bytes(n)
         ct = a.encrypt(nonce, aad, pt)
-        ops.append(("aes-256-gcm encrypt %d B" % n, lambda pt=pt: a.encrypt(nonce, aad, pt), n))
-        ops.append(("aes-256-gcm decrypt %d B" % n, lambda ct=ct: a.decrypt(nonce, aad, ct), n))
+        ops.append(("aes256gcm_encrypt_%dB" % n, lambda pt=pt: a.encrypt(nonce, aad, pt), n))
+        ops.append(("aes256gcm_decrypt_%dB" % n, lambda ct=ct: a.decrypt(nonce, aad, ct), n))
     ops += [
-        ("aes-256-gcm key setup (aead())", lambda: c.aead(key), 0),
-        ("hkdf-sha256 (32 B ikm, 64 B out)", lambda: c.hkdf_sha256(aad, key, b"", 64), 0),
-        ("hmac-sha256 (64 B)", lambda: c.hmac_sha256(key, bytes(64)), 0),
-        ("sha256 (1 KiB)", lambda: c.sha256(bytes(1024)), 1024),
+        ("aes256gcm_key_setup", lambda: c.aead(key), 0),
+        ("hkdf_sha256_32B_ikm_64B_out", lambda: c.hkdf_sha256(aad, key, b"", 64), 0),
+        ("hmac_sha256_64B", lambda: c.hmac_sha256(key, bytes(64)), 0),
+        ("sha256_1KiB", lambda: c.sha256(bytes(1024)), 1024),
     ]
     if c.name == "soft":
-        ops.append(("sha512, pure Python (96 B)", lambda: ed25519._sha512_py(bytes(96)), 0))
+        ops.append(("sha512_pure_python_96B", lambda: ed25519._sha512_py(bytes(96)), 0))
     t = {}
     for name, fn, nbytes in ops:
         us = _time(fn)
         t[name] = us
-        _row(name, us, _alloc(fn), nbytes)
+        result("%s.%s_us" % (c.name, name), "%.1f" % us, "us")
+        alloc = _alloc(fn)
+        if alloc >= 0:
+            result("%s.%s_alloc_B" % (c.name, name), alloc, "B")
+        if nbytes:
+            result("%s.%s_KiB_per_s" % (c.name, name), "%.1f" % (nbytes / us * 1e6 / 1024), "KiB/s")
     # Noise XX, one side (ockam-wire §4.1): an ephemeral key, three DH, three MixKey HKDFs plus
     # Split, three AEAD key setups and about four small AEAD operations (the two verifies of
-    # the peer's identity and key attestation come on top).
-    side = (t["x25519 public key"] + 3 * t["x25519 shared secret"]
-            + 4 * t["hkdf-sha256 (32 B ikm, 64 B out)"] + 3 * t["aes-256-gcm key setup (aead())"]
-            + 4 * t["aes-256-gcm encrypt 64 B"])
-    print("%-34s %11.1f us   (derived: sum of the rows above)" % ("XX handshake crypto, one side", side))
-    print("%-34s %11.1f us   (derived: plus two ed25519 verifies)" % ("  ... with identity checks",
-                                                                      side + 2 * t["ed25519 verify (32 B msg)"]))
+    # the peer's identity and key attestation come on top). Derived: sums of the rows above.
+    side = (t["x25519_public"] + 3 * t["x25519_shared"] + 4 * t["hkdf_sha256_32B_ikm_64B_out"]
+            + 3 * t["aes256gcm_key_setup"] + 4 * t["aes256gcm_encrypt_64B"])
+    result("%s.xx_handshake_one_side_derived_us" % c.name, "%.1f" % side, "us")
+    result("%s.xx_handshake_one_side_with_identity_derived_us" % c.name,
+           "%.1f" % (side + 2 * t["ed25519_verify_32B"]), "us")
 
 
 def main():
@@ -163,19 +166,18 @@ def main():
     print("interpreter: %s %s" % (impl.name, ".".join(str(v) for v in impl.version[:3])))
     print("AES provider for SoftCrypto: %s" % aes.provider())
     if _MP:
-        print("heap in use: %d B before imports, %d B after importing the soft backend" % (_base, _after_import))
-    print()
+        result("heap_before_imports_B", _base, "B")
+        result("heap_after_soft_import_B", _after_import, "B")
     bench(SoftCrypto())
     if _MP:
         gc.collect()
-        print("heap in use after the run (modules + kept tables): %d B" % gc.mem_alloc())
+        result("heap_after_run_B", gc.mem_alloc(), "B")  # modules + kept tables
     else:
         try:
             from hopseal_host.crypto_host import HostCrypto
         except ImportError:
             print("(HostCrypto skipped: `cryptography` is not installed)")
         else:
-            print()
             bench(HostCrypto())
 
 

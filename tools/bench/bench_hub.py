@@ -8,6 +8,8 @@
 - hub memory per board: 1,000 simulated boards (each a node with its own TCP connection that
   registers a static relay) connect to a hub process; growth of the hub's resident memory
   (VmRSS) divided by the number of boards.
+
+    python tools/bench/bench_hub.py [--quick]      (--quick: 50 round trips, 5,000 messages, 100 boards)
 """
 from __future__ import annotations
 
@@ -19,20 +21,23 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "host"), os.path.join(ROOT, "tests")]
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path[:0] = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "host")]
 
-from hopseal.secure.channel import create_secure_channel  # noqa: E402
 from hopseal.compat import set_log_sink, wall_time  # noqa: E402
 from hopseal.node import Node  # noqa: E402
+from hopseal.secure.channel import create_secure_channel  # noqa: E402
+from hopseal.secure.vault import create_vault  # noqa: E402
 from hopseal.services.relay import RelayClient  # noqa: E402
 from hopseal.transport.tcp import TCPTransport  # noqa: E402
-from hopseal.secure.vault import create_vault  # noqa: E402
 from hopseal_host.crypto_host import HostCrypto  # noqa: E402
 from hopseal_host.procs import Child, free_port  # noqa: E402
 from hopseal_host.procs import cli as hopseal  # noqa: E402
 
-BOARDS = 1000
+QUICK = "--quick" in sys.argv
+BOARDS = 100 if QUICK else 1000
+ROUND_TRIPS = 50 if QUICK else 200
+RELAY_MSGS = 5000 if QUICK else 20000
 
 
 
@@ -70,7 +75,7 @@ def board_rtt(tmp: str) -> None:
             TCPTransport(n)
             ch = await create_secure_channel(n, create_vault(c, wall_time()), ["1#127.0.0.1:%d" % port, "forward_to_b1", "api"], timeout=30)
             out = []
-            for i in range(210):
+            for i in range(ROUND_TRIPS + 10):
                 t0 = time.perf_counter()
                 r = await n.send_and_receive([ch.encryptor_address, "echo"], b"x" * 32, 10)
                 out.append((time.perf_counter() - t0) * 1000)
@@ -79,8 +84,8 @@ def board_rtt(tmp: str) -> None:
             return out[10:]  # the first few warm caches
 
         rtts = sorted(asyncio.run(go()))
-        print("RESULT board_client_rtt_median_ms %.2f" % statistics.median(rtts))
-        print("RESULT board_client_rtt_p99_ms %.2f" % rtts[int(len(rtts) * 0.99) - 1])
+        print("RESULT board_client_rtt_median_ms %.2f ms" % statistics.median(rtts))
+        print("RESULT board_client_rtt_p99_ms %.2f ms" % rtts[int(len(rtts) * 0.99) - 1])
     finally:
         for p in (gw, vb, hub):
             if p:
@@ -89,7 +94,7 @@ def board_rtt(tmp: str) -> None:
 
 def relay_throughput(tmp: str) -> None:
     hub, port = start_hub(tmp)
-    n_msgs = 20000
+    n_msgs = RELAY_MSGS
     try:
         async def go() -> float:
             board = Node("board")
@@ -116,7 +121,7 @@ def relay_throughput(tmp: str) -> None:
             await board.stop()
             return n_msgs / dt
 
-        print("RESULT hub_relay_msgs_per_s %.0f" % asyncio.run(go()))
+        print("RESULT hub_relay_msgs_per_s %.0f msg/s" % asyncio.run(go()))
     finally:
         hub.stop()
 
@@ -147,9 +152,9 @@ def memory_per_board(tmp: str) -> None:
             return before, after
 
         before, after = asyncio.run(go())
-        print("RESULT hub_rss_before_KiB %d" % before)
-        print("RESULT hub_rss_with_%d_boards_KiB %d" % (BOARDS, after))
-        print("RESULT hub_memory_per_board_KiB %.1f" % ((after - before) / BOARDS))
+        print("RESULT hub_rss_before_KiB %d KiB" % before)
+        print("RESULT hub_rss_with_%d_boards_KiB %d KiB" % (BOARDS, after))
+        print("RESULT hub_memory_per_board_KiB %.1f KiB" % ((after - before) / BOARDS))
     finally:
         hub.stop()
 

@@ -1,5 +1,5 @@
 """`hopseal.apps.node` (a node) with the runtime executed in place from a ROMFS image (see
-host/hopseal_host/romfs.py): `python -m hopseal_host.romfs run IMAGE tools/mp_romfs_app.py ARGS`
+host/hopseal_host/romfs.py): `python -m hopseal_host.romfs run IMAGE tools/bench/mp_romfs_app.py ARGS`
 with MICROPYPATH=firmware:.frozen."""
 import sys
 

@@ -1,7 +1,7 @@
 """Run under MicroPython: ONE side of a complete secure-channel handshake (Noise XX with identity
 payloads, the peer's verified), talking to a peer process over stdin/stdout in hex lines.
 
-    micropython -X heapsize=64K tools/mp_handshake_side.py initiator|responder VAULT
+    micropython -X heapsize=64K tools/bench/mp_handshake_side.py initiator|responder VAULT
 
 Prints `BASELINE <bytes>` (heap in use once the modules and the vault are loaded), `MSG <hex>`
 for each message it sends, reads `MSG <hex>` lines, and ends with `HANDSHAKE OK <peer id>`.

@@ -6,7 +6,10 @@ purpose-key attestation) and the split. "cached" means the peer's exact change h
 attestation were verified before (the bounded VerifiedCache), so no Ed25519 verification runs.
 Board crypto (SoftCrypto) on MicroPython; the host backend (cryptography) on CPython.
 
-    python3 tools/bench_channel.py        MICROPYPATH=firmware micropython tools/bench_channel.py
+    PYTHONPATH=firmware:host python3 tools/bench/bench_channel.py
+    MICROPYPATH=firmware micropython tools/bench/bench_channel.py
+
+Prints `RESULT <name> <value> <unit>` lines that tools/bench/bench.py collects.
 """
 import gc
 import sys
@@ -85,10 +88,10 @@ def main():
     ci, cr = VerifiedCache(4), VerifiedCache(4)
     handshake(c, a, b, ci, cr)
     cached = [handshake(c, a, b, ci, cr) for _ in range(runs)]
-    print("RESULT handshake_initiator_first_ms %.2f" % (median([x[0] for x in first]) / 1000))
-    print("RESULT handshake_responder_first_ms %.2f" % (median([x[1] for x in first]) / 1000))
-    print("RESULT handshake_initiator_cached_ms %.2f" % (median([x[0] for x in cached]) / 1000))
-    print("RESULT handshake_responder_cached_ms %.2f" % (median([x[1] for x in cached]) / 1000))
+    print("RESULT handshake_initiator_first_ms %.2f ms" % (median([x[0] for x in first]) / 1000))
+    print("RESULT handshake_responder_first_ms %.2f ms" % (median([x[1] for x in first]) / 1000))
+    print("RESULT handshake_initiator_cached_ms %.2f ms" % (median([x[0] for x in cached]) / 1000))
+    print("RESULT handshake_responder_cached_ms %.2f ms" % (median([x[1] for x in cached]) / 1000))
     key = bytes(range(32))
     onward, ret = route("echo"), route("0123456789abcdef0123456789abcdef")
     for size in (64, 1024):
@@ -101,11 +104,11 @@ def main():
             pt = decode_plaintext(dec.decrypt(enc.encrypt(encode_payload(onward, ret, payload)))[1])
         us = diff(now_us(), t0)
         assert pt[1].payload == payload
-        print("RESULT channel_%dB_msgs_per_s %.0f" % (size, n * 1e6 / us))
-        print("RESULT channel_%dB_kbytes_per_s %.1f" % (size, n * size * 1e3 / us))
+        print("RESULT channel_%dB_msgs_per_s %.0f msg/s" % (size, n * 1e6 / us))
+        print("RESULT channel_%dB_kbytes_per_s %.1f kB/s" % (size, n * size * 1e3 / us))
     if hasattr(gc, "mem_alloc"):
         gc.collect()
-        print("RESULT heap_after_bench_bytes %d" % gc.mem_alloc())
+        print("RESULT heap_after_bench_bytes %d B" % gc.mem_alloc())
 
 
 main()

@@ -1,10 +1,10 @@
 """Serial link benchmark over a pseudo-terminal (CPython; `make bench` runs it).
 
-    PYTHONPATH=firmware:host python tools/bench_serial_link.py [--quick]
+    python tools/bench/bench_serial_link.py [--quick]
 
 Board side: a SerialConnection on the pty's master (asyncio pipes). Host side: the gateway's own
 path, pyserial on the pty's slave (SerialPortStream) under a host-role SerialConnection.
-Prints `RESULT <metric> <value>` lines:
+Prints `RESULT <name> <value> <unit>` lines:
   pty_raw_bytes_per_s              raw bytes through the same two ends (no framing, no routing)
   goodput_bytes_per_s_<N>          payload bytes/s of N-byte messages routed over the link
   goodput_ratio_<N>                goodput / raw byte rate over the same pty and I/O path
@@ -26,7 +26,7 @@ import sys
 import time
 import tty
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 for p in ("firmware", "host"):
     sys.path.insert(0, os.path.join(ROOT, p))
 
@@ -184,27 +184,27 @@ async def vboard_round_trips(n: int) -> float:
         vb.stop()
 
 
-def result(name: str, value) -> None:
-    print("RESULT %s %s" % (name, value), flush=True)
+def result(name: str, value, unit: str) -> None:
+    print("RESULT %s %s %s" % (name, value, unit), flush=True)
 
 
 async def main(quick: bool) -> None:
     set_log_sink(lambda *a: None, 40)
     raw = await raw_rate((4 if quick else 32) << 20)
-    result("pty_raw_bytes_per_s", "%.0f" % raw)
+    result("pty_raw_bytes_per_s", "%.0f" % raw, "B/s")
     for size in SIZES:
         count = max(200, (2 if quick else 16) * (1 << 20) // (size * 8))
         rate, wire = await goodput(size, count)
-        result("goodput_bytes_per_s_%d" % size, "%.0f" % rate)
-        result("goodput_ratio_%d" % size, "%.4f" % (rate / raw))
+        result("goodput_bytes_per_s_%d" % size, "%.0f" % rate, "B/s")
+        result("goodput_ratio_%d" % size, "%.4f" % (rate / raw), "ratio")
         # the message the board's sender wrote: onward ["sink"], empty return route
         body = encode_message(route("sink"), [], payload_of(size))
-        result("frame_overhead_bytes_%d" % size, "%d" % (len(encode_frame(DATA, body)) - len(body)))
-        result("routing_overhead_bytes_%d" % size, "%d" % (len(body) - size))
-        result("overhead_bytes_per_msg_%d" % size, "%.1f" % (wire - size))
-        result("wire_efficiency_%d" % size, "%.4f" % (size / wire))
-        result("est_goodput_115200_%d" % size, "%.0f" % (11520 * size / wire))
-    result("vboard_echo_round_trips_per_s", "%.0f" % await vboard_round_trips(50 if quick else 300))
+        result("frame_overhead_bytes_%d" % size, "%d" % (len(encode_frame(DATA, body)) - len(body)), "B")
+        result("routing_overhead_bytes_%d" % size, "%d" % (len(body) - size), "B")
+        result("overhead_bytes_per_msg_%d" % size, "%.1f" % (wire - size), "B")
+        result("wire_efficiency_%d" % size, "%.4f" % (size / wire), "ratio")
+        result("est_goodput_115200_%d" % size, "%.0f" % (11520 * size / wire), "B/s")
+    result("vboard_echo_round_trips_per_s", "%.0f" % await vboard_round_trips(50 if quick else 300), "round-trip/s")
 
 
 if __name__ == "__main__":

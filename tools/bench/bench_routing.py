@@ -1,9 +1,10 @@
 """Messages per second through the three-node route (initiator -> forward_to_bob -> echo) over
 loopback TCP, all three nodes in this interpreter. Runs under CPython and MicroPython:
 
-    python3 tools/bench_routing.py            MICROPYPATH=firmware micropython tools/bench_routing.py
+    PYTHONPATH=firmware:host python3 tools/bench/bench_routing.py
+    MICROPYPATH=firmware micropython tools/bench/bench_routing.py
 
-Prints `RESULT <key> <value>` lines that tools/bench.py collects.
+Prints `RESULT <name> <value> <unit>` lines that tools/bench/bench.py collects.
 """
 import asyncio
 import gc
@@ -66,11 +67,11 @@ async def main():
         await mb.receive(10)
         got[0] += 1
     pipe_s = diff(ticks(), t0) / 1e6
-    print("RESULT route_rtt_us %.0f" % rtt_us)
-    print("RESULT route_msgs_per_s %.0f" % (N_PIPE / pipe_s))
+    print("RESULT route_rtt_us %.0f us" % rtt_us)
+    print("RESULT route_msgs_per_s %.0f msg/s" % (N_PIPE / pipe_s))
     if hasattr(gc, "mem_alloc"):
         gc.collect()
-        print("RESULT heap_live_bytes_3_nodes %d" % gc.mem_alloc())
+        print("RESULT heap_live_bytes_3_nodes %d B" % gc.mem_alloc())
     await alice.stop()
     await mid.stop()
     await bob.stop()
