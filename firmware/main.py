@@ -68,7 +68,9 @@ def preload(cfg):
         import hopseal.crypto.soft  # noqa: F401
     import hopseal.apps.board  # noqa: F401
     if cfg["link"]["type"] != "tcp":
-        import hopseal.wire.serial_link  # noqa: F401
+        import hopseal.transport.serial  # noqa: F401  (and wire.serial_link, transport.connection)
+    else:
+        import hopseal.transport.tcp  # noqa: F401
     if cfg.get("relay"):
         import hopseal.services.relay  # noqa: F401
 
