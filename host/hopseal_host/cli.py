@@ -12,6 +12,7 @@ from hopseal.errors import HopsealError
 
 from . import logsetup
 from .home import host_crypto, hostport, open_identity, stop_on_signals
+from .limits import add_transport_args, transport_options
 
 
 def _forward(s: str) -> tuple[str, tuple[str, int]]:
@@ -26,7 +27,8 @@ def cmd_node(args: argparse.Namespace) -> int:
 
     if (args.relay is None) != (args.at is None):
         raise HopsealError("--relay NAME and --at HOST:PORT go together")
-    kw: dict = dict(name=args.name, listen=args.listen, forwards=args.forward, relay=args.relay, relay_at=args.at)
+    kw: dict = dict(name=args.name, listen=args.listen, forwards=args.forward, relay=args.relay, relay_at=args.at,
+                    transport=transport_options(args))
     if not args.no_secure_channel:
         crypto = host_crypto()
         kw.update(crypto=crypto, vault=open_identity(args.vault, crypto), secure_only=args.secure_only,
@@ -163,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--no-secure-channel", action="store_true",
                    help="do not start the `api` secure-channel listener (no identity needed)")
     _relay_args(n)
+    add_transport_args(n)
     n.set_defaults(func=cmd_node)
 
     rel = sub.add_parser("relay", help="create a relay at a hub that leads to a node here",

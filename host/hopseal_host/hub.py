@@ -29,6 +29,7 @@ from hopseal.services.relay import CHANNEL, OPEN, RelayPolicy, RelayService
 
 from .capture import Capture
 from .home import default_home, host_crypto, hostport, open_identity
+from .limits import add_transport_args, transport_options
 
 log = logging.getLogger("hopseal.hub")
 
@@ -83,8 +84,8 @@ def _relay_policy_arg(text: str) -> RelayPolicy:
 
 async def start_hub(listen: tuple[str, int], crypto, vault, relays_per_owner: int = 16, capture: str | None = None,
                     name: str = "hub", policy: RelayPolicy | None = None, max_relays: int = 10000,
-                    readings_from: list[str] | None = None):
-    node, listener = await build(name=name, listen=None, crypto=crypto, vault=vault)
+                    readings_from: list[str] | None = None, transport: dict | None = None):
+    node, listener = await build(name=name, listen=None, crypto=crypto, vault=vault, transport=transport)
     if capture:
         node.wire_tap = Capture(capture)
     node.relays = RelayService(node, per_owner=relays_per_owner, max_relays=max_relays, policy=policy)
@@ -99,7 +100,8 @@ async def serve(args: argparse.Namespace) -> None:
     crypto = host_crypto()
     vault = open_identity(args.vault or os.path.join(default_home(), "hub-identity"), crypto)
     node, _ = await start_hub(args.listen, crypto, vault, args.relays_per_owner, args.capture,
-                              policy=args.relay_policy, max_relays=args.max_relays, readings_from=args.readings_from)
+                              policy=args.relay_policy, max_relays=args.max_relays, readings_from=args.readings_from,
+                              transport=transport_options(args))
     try:
         while True:
             await asyncio.sleep(3600)
@@ -129,6 +131,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     h.add_argument("--max-relays", type=int, default=10000, metavar="N", help="relays the hub holds at most (default 10000)")
     h.add_argument("--readings-from", action="append", metavar="IDENTIFIER",
                    help="accept readings only from this identifier (repeatable; default: any verified identity)")
+    add_transport_args(h)
     h.add_argument("--capture", default=None, metavar="FILE",
                    help="append every byte sent or received on any connection to FILE")
     h.set_defaults(func=lambda a: asyncio.run(serve(a)) or 0)

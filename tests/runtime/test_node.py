@@ -206,6 +206,34 @@ def test_worker_errors_do_not_close_the_connection():
     run(main())
 
 
+def test_a_worker_bug_loses_one_message_not_the_connection():
+    quiet()
+
+    class Buggy:
+        def handle_message(self, node, msg):
+            return msg.payload + 1  # TypeError: a bug, not a HopsealError
+
+    async def main():
+        node = Node("n")
+        tcp = TCPTransport(node)
+        start_default_services(node)
+        node.start_worker("buggy", Buggy())
+        lst = await listen_anywhere(tcp)
+        client = Node("c")
+        TCPTransport(client)
+        peer = "1#127.0.0.1:%d" % lst.port
+        await client.send([peer, "buggy"], b"x")
+        await asyncio.sleep(0.1)
+        assert node.counters.get("worker_errors") == 1
+        r = await client.send_and_receive([peer, "echo"], b"still here", 5)
+        assert r.payload == b"still here"
+        assert len(tcp.connections) == 1
+        await client.stop()
+        await node.stop()
+
+    run(main())
+
+
 def test_reconnect_after_peer_restart():
     quiet()
 

@@ -28,7 +28,7 @@ def parse_hostport(s):
 
 async def build(name="node", listen=None, forwards=(), crypto=None, services=True, max_frame=None, node=None,
                 vault=None, api="api", secure_only=(), authorized=None, relay=None, relay_at=None,
-                relay_interval=10):
+                relay_interval=10, transport=None):
     """Create (or extend) a node: TCP transport, default services, forwarders, listener.
 
     With a `vault` (the node's persistent identity) it also runs the secure-channel listener at
@@ -37,7 +37,10 @@ async def build(name="node", listen=None, forwards=(), crypto=None, services=Tru
     """
     if node is None:
         node = Node(name, crypto=crypto)
-    tcp = TCPTransport(node) if max_frame is None else TCPTransport(node, max_frame)
+    kw = dict(transport or ())  # TCPTransport's limits: max_connections, idle_timeout, frame_timeout
+    if max_frame is not None:
+        kw["max_frame"] = max_frame
+    tcp = TCPTransport(node, **kw)
     if services:
         start_default_services(node)
     if vault is not None:

@@ -8,6 +8,8 @@ over this connection) and routes it. TCP and the serial link differ only in thei
     framing.hello() -> bytes or None      sent once when the connection starts
     framing.frame(body) -> bytes          one message on the wire
     framing.feed(data) -> [body, ...]     raises FrameError when the stream is unusable
+    framing.partial() -> bool             (optional) a frame has begun and is not complete
+    framing.close()                       (optional) drop what is held
 
 Rules upheld here:
 - a frame or message that cannot be decoded, or a bad version byte, closes this connection only,
@@ -16,15 +18,47 @@ Rules upheld here:
   dials out for the network, `Node.route`): dropped and counted, the connection stays;
 - an error raised by a worker while handling a delivered message is logged and counted and does
   not close the connection (a forged message must not cut off honest traffic);
-- messages with an empty onward route are ignored (Ockam heartbeat compatibility, §1.2).
+- messages with an empty onward route are ignored (Ockam heartbeat compatibility, §1.2);
+- a MemoryError while reading, framing or decoding closes this connection (its buffers and socket
+  go with it) and the node goes on; while a worker handles one message, it drops that message only;
+- the connection keeps the times the transport's sweeper judges it by (tcp.expired): the last
+  complete frame in (`rx_at`), the start of an unfinished one (`frame_at`), the start of a write
+  the peer has not taken yet (`tx_at`); all ticks_ms;
+- closing never waits on a peer that does not read: what it will not take within _CLOSE_WAIT
+  seconds is dropped, and the socket is released.
 """
 import asyncio
 
-from ..compat import collect, current_task, get_logger, is_awaitable
+from ..compat import collect, const, current_task, get_logger, is_awaitable, ticks_ms
 from ..errors import HopsealError
 from ..wire.message import Address, decode_message, route, step
 
 log = get_logger("connection")
+
+_CLOSE_WAIT = const(2)  # seconds a closing connection waits for the peer to take what is left
+
+
+async def release(writer, abort=False):
+    """Close a stream writer and release its socket. With `abort`, or when the peer does not take
+    what is left within _CLOSE_WAIT seconds, unsent bytes are dropped (CPython's transport.abort();
+    MicroPython's streams close at once)."""
+    t = getattr(writer, "transport", None)  # CPython's StreamWriter; MicroPython's Stream has none
+    try:
+        if abort and t is not None:
+            t.abort()
+            return
+        writer.close()
+        if not hasattr(writer, "wait_closed"):
+            return
+        if t is None:
+            await writer.wait_closed()  # MicroPython: the socket is closed here
+            return
+        try:
+            await asyncio.wait_for(writer.wait_closed(), _CLOSE_WAIT)
+        except asyncio.TimeoutError:
+            t.abort()
+    except OSError:
+        pass
 
 
 class StreamConnection:
@@ -44,6 +78,13 @@ class StreamConnection:
         self.on_close = []
         self.rx_frames = 0
         self.tx_frames = 0
+        self.rx_at = ticks_ms()  # the last complete frame in (or the start)
+        self.frame_at = None  # when the unfinished frame in began
+        self.tx_at = None  # when the write the peer has not taken yet began
+        self.lines = None  # what rations this connection's log lines (`take()`: tcp.LineQuota), or None
+        # seconds a write may wait for the peer to take it, where the stream cannot be aborted from
+        # outside (MicroPython's: a task stuck in its drain is never woken); the transport sets it
+        self.write_timeout = None
 
     def __repr__(self):
         return "%s(%s via %r)" % (self.kind, self.peer, self.address)
@@ -91,11 +132,26 @@ class StreamConnection:
         """Write and drain (the caller holds `self.lock`); False, and the connection closed, when
         the stream failed."""
         self.tap("tx", data)
+        w = self.writer
         try:
-            self.writer.write(data)
-            await self.writer.drain()
+            w.write(data)
+            self.tx_at = ticks_ms()
+            # MicroPython's stream keeps in `out_buf` what the socket did not take: nothing there,
+            # nothing to wait for (and no task to make for wait_for)
+            if self.write_timeout and not hasattr(w, "transport") and getattr(w, "out_buf", True):
+                await asyncio.wait_for(w.drain(), self.write_timeout)
+            else:
+                await w.drain()  # CPython: the sweeper aborts a transport the peer does not read
+            self.tx_at = None
             return True
+        except asyncio.TimeoutError:
+            self.tx_at = None
+            if not self.closed:
+                self.node.count("write_timeout")
+                await self.close("the peer took nothing for %.1f s" % self.write_timeout)
+            return False
         except OSError as e:
+            self.tx_at = None
             await self.close("write failed: %s" % e)
             return False
 
@@ -105,25 +161,47 @@ class StreamConnection:
         try:
             while not self.closed:
                 data = await self.reader.read(self.read_size)
-                if not data:
+                if not data or self.closed:
                     break
                 self.tap("rx", data)
                 await self._received(data)
         except HopsealError as e:
+            if self.closed:  # closed meanwhile (the framing with it): not the peer's fault
+                return
             why = "protocol error: %s" % e
-            log.error("closing %r: %s", self, e)
+            if self._may_log():
+                log.error("closing %r: %s", self, e)
             self.node.count("protocol_errors")
         except OSError as e:
             why = "I/O error: %s" % e
         except EOFError:
             pass
-        await self.close(why)
+        except MemoryError:
+            # the heap ran out reading, framing or decoding: this connection goes, buffers and
+            # socket with it, and the node goes on
+            self._drop_framing()
+            collect()
+            self.node.count("memory_errors")
+            why = "out of memory"
+            log.error("out of memory receiving on %r; closing it", self)
+        await self.close(why)  # (a subclass's close may take `why` only)
 
     async def _received(self, data):
         """Bytes from the stream: frame bodies out of the framing, each delivered in order.
         A transport may override this (the serial link tolerates a bad message)."""
-        for body in self.framing.feed(data):
-            await self._deliver(body)
+        f = self.framing
+        bodies = f.feed(data)
+        if bodies:
+            self.rx_at = ticks_ms()
+            self.frame_at = None
+            for body in bodies:
+                await self._deliver(body)
+        # a frame begun here is timed from now: not the peer's fault if delivering took a while
+        if hasattr(f, "partial") and f.partial():
+            if self.frame_at is None:
+                self.frame_at = ticks_ms()
+        else:
+            self.frame_at = None
 
     async def _deliver(self, body):
         msg = decode_message(body)
@@ -136,26 +214,41 @@ class StreamConnection:
             await self.node.route(msg)
         except HopsealError as e:
             self.node.count("dropped")
-            log.warning("dropped message from %r: %s", self, e)
+            log.every("dropped", 10, "dropped a message from %r: %s", self, e)
         except MemoryError:
             # a small heap ran out while handling this one message: drop it, keep the link
             collect()
             self.node.count("memory_errors")
             log.error("out of memory handling a message from %r; dropped it", self)
+        except Exception as e:  # a worker's bug: that message is lost, not the connection
+            self.node.count("worker_errors")
+            log.every("worker_errors", 10, "a worker failed on a message from %r: %s: %s", self,
+                      type(e).__name__, e)
 
-    async def close(self, why="closed"):
+    def _may_log(self):
+        return self.lines is None or self.lines.take()
+
+    def _drop_framing(self):
+        f = self.framing
+        if f is not None and hasattr(f, "close"):
+            f.close()
+
+    async def close(self, why="closed", abort=False):
+        """Close once: the sender worker goes, the socket is released (with `abort`, or after
+        _CLOSE_WAIT seconds, without waiting for the peer to take what is left), the `on_close`
+        callbacks run, the receive loop stops."""
         if self.closed:
             return
         self.closed = True
         self.close_reason = why
         self.node.stop_worker(self.address)
-        log.info("connection %r closed: %s", self, why)
-        try:
-            self.writer.close()
-            if hasattr(self.writer, "wait_closed"):
-                await self.writer.wait_closed()
-        except OSError:
-            pass
+        self._drop_framing()
+        task = self.task
+        if task is not None and task is not current_task():
+            task.cancel()
+        await release(self.writer, abort)
+        if self._may_log():
+            log.info("connection %r closed: %s", self, why)
         for cb in self.on_close:
             try:
                 r = cb(self)
@@ -163,8 +256,6 @@ class StreamConnection:
                     await r
             except HopsealError as e:
                 log.warning("close callback: %s", e)
-        if self.task is not None and self.task is not current_task():
-            self.task.cancel()
 
     async def wait_closed(self):
         while not self.closed:

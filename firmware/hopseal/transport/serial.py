@@ -126,7 +126,7 @@ class SerialConnection(StreamConnection):
                 # bad message: count it and go on (§7.5)
                 self.link.bad_message()
                 self.node.count("serial_bad_messages")
-                log.error("%r: dropped a bad message: %s", self, e)
+                log.every("serial_bad_messages", 10, "%r: dropped a bad message: %s", self, e)
 
     async def _timer(self):
         step_s = self.link.interval_ms / 4000

@@ -5,15 +5,21 @@ Rules this module upholds:
   bytes/bytearray/memoryview -> byte string, str -> text, list/tuple -> array, dict -> map,
   True/False/None -> f5/f4/f6.
 - Decoding accepts every well-formed item (including tags, floats and indefinite lengths) so that
-  unknown fields can be skipped, but is bounded: nesting depth, and no allocation larger than the
-  bytes actually present (a count or length is checked against the remaining input first).
+  unknown fields can be skipped, but is bounded: nesting depth (MAX_DEPTH), items per decode call
+  (MAX_ITEMS: a definite array or map is refused from its head, before any of its items is read;
+  indefinite ones and chunks are counted as they come), and no allocation larger than the bytes
+  actually present (a count or length is checked against the remaining input first). So a 256 KiB
+  frame of cheap items costs at most MAX_ITEMS items of work: a routing message has a few dozen
+  (two routes of at most 32 addresses are under 200 items).
 - Any malformed input raises `DecodeError`, and nothing else.
 """
 import struct
 
+from ..compat import const
 from ..errors import DecodeError, EncodeError
 
-MAX_DEPTH = 16
+MAX_DEPTH = const(16)
+MAX_ITEMS = const(1024)  # items (heads) one decode call reads at most, nested ones included
 
 BREAK = object()  # what decode_item returns for an indefinite-length item's end (0xFF)
 
@@ -116,14 +122,26 @@ def _half(h):
     return -val if h & 0x8000 else val
 
 
-def decode_item(buf, pos, depth=0, end=None):
-    """Decode one item at `pos`; return `(value, new_pos)`."""
+def _too_many():
+    raise DecodeError("more than %d CBOR items in one decode" % MAX_ITEMS)
+
+
+def decode_item(buf, pos, depth=0, end=None, left=None):
+    """Decode one item at `pos`; return `(value, new_pos)`.
+
+    `left` is the item budget as a one-element list, shared by the nested calls (and by the
+    callers of one decode, such as array_spans); a fresh budget of MAX_ITEMS when None."""
     if end is None:
         end = len(buf)
+    if left is None:
+        left = [MAX_ITEMS]
     if depth > MAX_DEPTH:
         raise DecodeError("CBOR nesting deeper than %d" % MAX_DEPTH)
     if pos >= end:
         raise DecodeError("truncated CBOR")
+    left[0] -= 1
+    if left[0] < 0:
+        _too_many()
     ib = buf[pos]
     pos += 1
     major = ib >> 5
@@ -157,7 +175,7 @@ def decode_item(buf, pos, depth=0, end=None):
             return None, pos  # unassigned simple value: skip as null
         raise DecodeError("reserved CBOR simple value")
     if info == 31:
-        return _indefinite(buf, pos, major, depth, end)
+        return _indefinite(buf, pos, major, depth, end, left)
     n, pos = _read_arg(buf, pos, info, end)
     if major == 0:
         return n, pos
@@ -177,9 +195,11 @@ def decode_item(buf, pos, depth=0, end=None):
     if major == 4:
         if n > end - pos:  # every item takes at least one byte
             raise DecodeError("CBOR array longer than the input")
+        if n > left[0]:
+            _too_many()
         out = []
         for _ in range(n):
-            v, pos = decode_item(buf, pos, depth + 1, end)
+            v, pos = decode_item(buf, pos, depth + 1, end, left)
             if v is BREAK:
                 raise DecodeError("unexpected CBOR break")
             out.append(v)
@@ -187,16 +207,18 @@ def decode_item(buf, pos, depth=0, end=None):
     if major == 5:
         if 2 * n > end - pos:
             raise DecodeError("CBOR map longer than the input")
+        if 2 * n > left[0]:
+            _too_many()
         out = {}
         for _ in range(n):
-            k, pos = decode_item(buf, pos, depth + 1, end)
-            v, pos = decode_item(buf, pos, depth + 1, end)
+            k, pos = decode_item(buf, pos, depth + 1, end, left)
+            v, pos = decode_item(buf, pos, depth + 1, end, left)
             if k is BREAK or v is BREAK:
                 raise DecodeError("unexpected CBOR break")
             _put(out, k, v)
         return out, pos
     # major 6: a tag; keep the tagged item, drop the tag number
-    v, pos = decode_item(buf, pos, depth + 1, end)
+    v, pos = decode_item(buf, pos, depth + 1, end, left)
     if v is BREAK:
         raise DecodeError("unexpected CBOR break")
     return v, pos
@@ -208,7 +230,7 @@ def _put(d, k, v):
     d[k] = v
 
 
-def _indefinite(buf, pos, major, depth, end):
+def _indefinite(buf, pos, major, depth, end, left):
     if major == 2 or major == 3:
         chunks = bytearray()
         while True:
@@ -219,7 +241,7 @@ def _indefinite(buf, pos, major, depth, end):
                 break
             if buf[pos] >> 5 != major or buf[pos] & 0x1F == 31:
                 raise DecodeError("bad chunk in indefinite string")
-            c, pos = decode_item(buf, pos, depth + 1, end)
+            c, pos = decode_item(buf, pos, depth + 1, end, left)
             chunks.extend(c.encode() if major == 3 else c)
         if major == 3:
             try:
@@ -230,17 +252,17 @@ def _indefinite(buf, pos, major, depth, end):
     if major == 4:
         out = []
         while True:
-            v, pos = decode_item(buf, pos, depth + 1, end)
+            v, pos = decode_item(buf, pos, depth + 1, end, left)
             if v is BREAK:
                 return out, pos
             out.append(v)
     if major == 5:
         out = {}
         while True:
-            k, pos = decode_item(buf, pos, depth + 1, end)
+            k, pos = decode_item(buf, pos, depth + 1, end, left)
             if k is BREAK:
                 return out, pos
-            v, pos = decode_item(buf, pos, depth + 1, end)
+            v, pos = decode_item(buf, pos, depth + 1, end, left)
             if v is BREAK:
                 raise DecodeError("CBOR map ends after a key")
             _put(out, k, v)
@@ -248,7 +270,8 @@ def _indefinite(buf, pos, major, depth, end):
 
 
 def decode(buf):
-    """Decode exactly one CBOR item filling all of `buf` (trailing bytes are an error)."""
+    """Decode exactly one CBOR item filling all of `buf` (trailing bytes are an error), reading at
+    most MAX_ITEMS items."""
     v, pos = decode_item(buf, 0)
     if v is BREAK:
         raise DecodeError("unexpected CBOR break")
@@ -269,9 +292,12 @@ def array_spans(buf):
     n, pos = _read_arg(buf, 1, buf[0] & 0x1F, len(buf))
     if n > len(buf) - pos:
         raise DecodeError("CBOR array longer than the input")
+    left = [MAX_ITEMS - 1]
+    if n > left[0]:
+        _too_many()
     spans = []
     for _ in range(n):
-        v, end = decode_item(buf, pos)
+        v, end = decode_item(buf, pos, 0, None, left)
         if v is BREAK:
             raise DecodeError("unexpected CBOR break")
         spans.append(buf[pos:end])

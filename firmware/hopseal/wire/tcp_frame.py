@@ -6,7 +6,9 @@ On connect each side sends one version byte 0x01 and expects the peer's. Then ev
 - a length above `max_frame` is a FrameError raised as soon as the 4 length bytes are in,
   before any body byte is buffered (Ockam's own limit is 16 MiB; boards use far less);
 - the decoder never holds more than 4 + max_frame bytes, whatever it is fed;
-- after a FrameError the decoder stays failed: the connection must be closed.
+- after a FrameError the decoder stays failed: the connection must be closed;
+- `partial()` tells whether a frame has begun and not ended (the transport times such a frame
+  out), and `close()` drops whatever is held.
 """
 import struct
 
@@ -95,10 +97,20 @@ class TCPFrameDecoder:
         """Bytes held for an incomplete frame (for bounds tests)."""
         return len(self.buf)
 
+    def partial(self):
+        """True while a frame has begun (a length byte or more is in) and is not complete."""
+        return self.state == _BODY or (self.state == _LENGTH and len(self.buf) > 0)
+
+    def close(self):
+        """Drop what is held; any later feed raises FrameError."""
+        self.state = _FAILED
+        self.error = "closed"
+        self.buf = bytearray()
+
 
 class TCPFraming:
     """The framing a TCP connection uses (transport/connection.py): the version byte once
-    (`hello`), then u32-BE length-prefixed CBOR bodies (`frame`, `feed`)."""
+    (`hello`), then u32-BE length-prefixed CBOR bodies (`frame`, `feed`, `partial`, `close`)."""
 
     def __init__(self, max_frame=DEFAULT_MAX_FRAME):
         self.max_frame = max_frame
@@ -112,3 +124,9 @@ class TCPFraming:
 
     def feed(self, data):
         return self.decoder.feed(data)
+
+    def partial(self):
+        return self.decoder.partial()
+
+    def close(self):
+        self.decoder.close()
