@@ -1,7 +1,7 @@
 """Crypto cross-check cases and a Noise XX handshake, run on a crypto backend.
 
-Helpers for tests/test_crypto_crosscheck.py and tests/runtime/test_crypto_soft.py (this file has
-no test_ prefix, so the runners do not collect it). As a script, under MicroPython:
+Helpers for tests/host/test_crypto_crosscheck.py and tests/runtime/test_crypto_soft.py (this file
+has no test_ prefix, so the runners do not collect it). As a script, under MicroPython:
 
     micropython crosscheck_mp.py CASES.json   run every case on SoftCrypto; one line per
                                               disagreement, then `crosscheck: N cases, A agree`

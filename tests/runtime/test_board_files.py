@@ -2,7 +2,7 @@
 
 Runs under pytest and under `micropython tests/mp_run.py test_board_files`. Hardware adapters
 are exercised with duck-typed fakes; the pty and stdio adapters run for real in the system
-tests (tests/test_gateway.py), under the MicroPython interpreter.
+tests (tests/system/test_gateway.py), under the MicroPython interpreter.
 """
 import asyncio
 import os

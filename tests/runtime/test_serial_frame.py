@@ -583,7 +583,7 @@ def test_exact_counters_over_a_mixed_stream():
 
 
 def test_decoder_never_raises_on_pseudorandom_bytes():
-    # Hypothesis covers this on CPython (tests/test_serial_faults.py); this is the port check.
+    # Hypothesis covers this on CPython (tests/host/test_serial_faults.py); this is the port check.
     dec = FrameDecoder(max_body=64)
     junk = _body(1500, seed=99)
     stream = junk + b"\x00\xf8" + junk[:300] + b"\x00" + encode_frame(DATA, b"end")
