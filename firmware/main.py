@@ -55,24 +55,36 @@ def main(argv):
 
 
 def preload(cfg):
-    """Import the modules this board needs, the largest first, before the node takes the heap:
-    a board running from .py source compiles each one, which wants tens of KB at once. (Bytecode
-    from .mpy files or ROMFS needs no compiling: there the node's own order is best.)"""
+    """Import the modules this board needs, the largest source file first, before the node takes
+    the heap: a board running from .py source compiles each one, and the compile of a big module
+    wants tens of KB while the heap is still in few pieces. (Bytecode from .mpy files or ROMFS
+    needs no compiling: there the node's own order is best.)"""
+    import os
+
     import hopseal
 
     if not hopseal.__file__.endswith(".py"):
         return
+    names = ["apps/board", "node", "compat", "wire/message", "wire/cbor", "transport/connection"]
     if cfg.get("vault") is not None:
-        import hopseal.secure.identity  # noqa: F401
-        import hopseal.secure.channel  # noqa: F401
-        import hopseal.crypto.soft  # noqa: F401
-    import hopseal.apps.board  # noqa: F401
+        names += ["crypto/ed25519", "crypto/x25519", "crypto/gcm", "crypto/aes", "crypto/soft", "secure/identity",
+                  "secure/channel", "secure/noise", "secure/handshake", "secure/vault"]
     if cfg["link"]["type"] != "tcp":
-        import hopseal.transport.serial  # noqa: F401  (and wire.serial_link, transport.connection)
+        names += ["wire/serial_link", "wire/serial_frame", "transport/serial"]
     else:
-        import hopseal.transport.tcp  # noqa: F401
+        names += ["transport/tcp", "wire/tcp_frame"]
     if cfg.get("relay"):
-        import hopseal.services.relay  # noqa: F401
+        names.append("services/relay")
+    root = hopseal.__file__[: -len("__init__.py")]
+    sized = []
+    for n in names:
+        try:
+            sized.append((os.stat(root + n + ".py")[6], n))
+        except OSError:
+            pass  # a module that is not there fails where it is used, with its own message
+    sized.sort(reverse=True)
+    for _, n in sized:
+        __import__("hopseal." + n.replace("/", "."))
 
 
 def start(cfg, stream):
