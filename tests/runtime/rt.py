@@ -45,3 +45,16 @@ def quiet():
     lines = []
     set_log_sink(lambda lvl, name, msg: lines.append((lvl, name, msg)))
     return lines
+
+
+async def closed_by_peer(reader, timeout=3):
+    """True when the peer closes within `timeout` s: reads until EOF (discarding what comes)."""
+    try:
+        while True:
+            data = await asyncio.wait_for(reader.read(100), timeout)
+            if not data:
+                return True
+    except OSError:
+        return True
+    except asyncio.TimeoutError:
+        return False

@@ -14,7 +14,7 @@ from hopseal.transport.tcp import TCPTransport
 from hopseal.wire import cbor
 from hopseal.wire.message import MAX_HOPS, Address, decode_message, encode_message, route
 from hopseal.wire.tcp_frame import TCPFrameDecoder, TCPFraming, encode_frame
-from rt import listen_anywhere, quiet, raises, run
+from rt import closed_by_peer, listen_anywhere, quiet, raises, run
 
 HEARTBEAT = encode_frame(encode_message([], [], b""))  # empty onward route: ignored (ockam-wire §1.2)
 
@@ -22,19 +22,6 @@ HEARTBEAT = encode_frame(encode_message([], [], b""))  # empty onward route: ign
 # -- helpers ---------------------------------------------------------------------------------------
 async def raw_connect(port):
     return await asyncio.open_connection("127.0.0.1", port)
-
-
-async def closed_by_peer(reader, timeout=3):
-    """True when the peer closes within `timeout` s: reads until EOF (discarding what comes)."""
-    try:
-        while True:
-            data = await asyncio.wait_for(reader.read(100), timeout)
-            if not data:
-                return True
-    except OSError:
-        return True
-    except asyncio.TimeoutError:
-        return False
 
 
 async def echo_raw(reader, writer, payload, first=False, hello_unread=False):

@@ -8,7 +8,7 @@ from hopseal.transport.tcp import TCPTransport
 from hopseal.wire import bare, cbor
 from hopseal.wire.message import Address, encode_message, route
 from hopseal.wire.tcp_frame import TCPFrameDecoder, encode_frame
-from rt import listen_anywhere, quiet, raises, run
+from rt import closed_by_peer, listen_anywhere, quiet, raises, run
 
 
 def test_local_routing_and_return_routes():
@@ -112,19 +112,6 @@ async def read_frame(reader, timeout=5):
         bodies = d.feed(data)
         if bodies:
             return bodies[0]
-
-
-async def closed_by_peer(reader, timeout=3):
-    """True when the peer closes: reads until EOF (discarding the peer's version byte)."""
-    try:
-        while True:
-            data = await asyncio.wait_for(reader.read(100), timeout)
-            if not data:
-                return True
-    except OSError:
-        return True
-    except asyncio.TimeoutError:
-        return False
 
 
 def test_malformed_input_closes_only_the_offending_connection():
