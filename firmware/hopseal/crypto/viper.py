@@ -1,0 +1,50 @@
+"""The viper kernels of the board crypto, compiled at import where the port has the viper emitter.
+
+`GCM` (ghash, ctr_blocks, xor_into), `FE` (the GF(2^255-19) field machine) and `SHA512`
+(compress) are namespaces (dicts) of native functions, or None where the port cannot compile
+viper code: CPython, CircuitPython, a MicroPython build without the native emitter. `AVAILABLE` is
+True when every kernel compiled. The pure-Python modules check these at import and use their own
+code when they are None, so the backend's answers never depend on the path (tests run both).
+
+The source text comes from viper_src.py, which is dropped from sys.modules once compiled: a
+board keeps the native code, not the text.
+"""
+import sys
+
+GCM = None
+FE = None
+SHA512 = None
+AVAILABLE = False
+
+
+def _compile(text):
+    ns = {}
+    exec(text, ns)  # viper needs the compiler: the text becomes native code for this core
+    return ns
+
+
+def _load():
+    global GCM, FE, SHA512, AVAILABLE
+    if sys.implementation.name != "micropython":
+        return
+    try:
+        from hopseal.crypto import viper_src
+    except ImportError:
+        return
+    try:
+        GCM = _compile(viper_src.GCM)
+        if hasattr(viper_src, "FE"):
+            FE = _compile(viper_src.FE)
+        if hasattr(viper_src, "SHA512"):
+            SHA512 = _compile(viper_src.SHA512)
+        AVAILABLE = GCM is not None and FE is not None and SHA512 is not None
+    except Exception:  # SyntaxError / NotImplementedError: no viper emitter on this port
+        GCM = FE = SHA512 = None
+    finally:
+        sys.modules.pop("hopseal.crypto.viper_src", None)
+        pkg = sys.modules.get("hopseal.crypto")
+        if pkg is not None and hasattr(pkg, "viper_src"):
+            delattr(pkg, "viper_src")
+
+
+_load()
