@@ -1,18 +1,81 @@
 """The `hopseal` command: run nodes, hubs and gateways; manage identities; send messages.
 
-Commands follow the `ockam` CLI's noun-verb vocabulary where it fits.
+Commands follow the `ockam` CLI's noun-verb vocabulary where it fits. Rules upheld here:
+- one handler (main) turns every error into one line, `hopseal COMMAND: error: what is wrong and
+  what to do`, with exit status 2 for usage (bad arguments, config files: ConfigError) and 1 for
+  failures (HopsealError, OSError); anything else is an internal error, told in one line too;
+  `-v` (before or after the command) adds the traceback;
+- Ctrl-C stops a command with status 130, a supervisor's SIGTERM with 0 (home.exit_status);
+  either way the command's own cleanup runs (nodes stop, ports close, boards are unplugged);
+- arguments are checked when they are parsed (routes, identifiers, hex, HOST:PORT), so a mistake
+  is reported before anything is started.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import sys
 
-from hopseal.errors import HopsealError
+from hopseal.errors import ConfigError, HopsealError
 
 from . import logsetup
-from .home import host_crypto, hostport, open_identity, stop_on_signals
+from .home import exit_status, host_crypto, hostport, open_identity, stop_on_signals
 from .limits import add_transport_args, transport_options
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose mistakes are one line, `PROG: error: MESSAGE`, exit status 2 (no usage dump:
+    the message says what is wrong; `--help` is named where it does not)."""
+
+    def error(self, message: str):
+        if not message.startswith("argument "):  # a missing or unknown argument, not a bad value
+            message += " (see %s --help)" % self.prog
+        self.exit(2, "%s: error: %s\n" % (self.prog, message))
+
+
+class CommandParser(Parser):
+    """A (sub)command's parser: also takes -v/-q after the command name, and records its name for
+    error messages (`hopseal message send: error: ...`)."""
+
+    by_prog: dict[str, "CommandParser"] = {}
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        _verbosity_args(self, after_command=True)
+        self.set_defaults(prog=self.prog)
+        CommandParser.by_prog[self.prog] = self
+
+
+def _verbosity_args(p: argparse.ArgumentParser, after_command: bool = False) -> None:
+    # after the command, a flag that is not given must not reset the one given before it: SUPPRESS
+    p.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS if after_command else 0,
+                   help="more log output (repeat for debug); errors come with their traceback")
+    p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS if after_command else False,
+                   help="only warnings and errors")
+
+
+def identifier_arg(text: str) -> str:
+    """argparse `type=` for --authorized: an identifier, "I" followed by 64 hex characters."""
+    from hopseal.secure.identity import parse_identifier
+
+    try:
+        parse_identifier(text)
+    except HopsealError:
+        raise argparse.ArgumentTypeError("%r is not an identifier: expected I followed by 64 hex characters "
+                                         "(`hopseal identity show` prints one)" % text) from None
+    return text
+
+
+def route_arg(text: str) -> str:
+    """argparse `type=` for --to: a route that parses (kept as text; open_route parses it again)."""
+    from .multiaddr import parse
+
+    try:
+        parse(text)
+    except HopsealError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
 
 
 def _forward(s: str) -> tuple[str, tuple[str, int]]:
@@ -44,7 +107,7 @@ def _identity_args(p: argparse.ArgumentParser) -> None:
                    "HOPSEAL_HOME defaults to ~/.hopseal)")
     p.add_argument("--secure-only", action="append", default=[], metavar="SERVICE",
                    help="make SERVICE (e.g. echo) reachable only through a secure channel")
-    p.add_argument("--authorized", action="append", default=[], metavar="IDENTIFIER",
+    p.add_argument("--authorized", type=identifier_arg, action="append", default=[], metavar="IDENTIFIER",
                    help="accept secure channels only from this identifier (repeatable)")
 
 
@@ -110,6 +173,13 @@ def cmd_message_send(args: argparse.Namespace) -> int:
     from hopseal.node import Node
     from hopseal.transport.tcp import TCPTransport
 
+    if args.hex:
+        try:
+            bytes.fromhex(args.message)
+        except ValueError:
+            raise ConfigError("MESSAGE %r is not hex: give pairs of hex digits (e.g. 68690a), or drop --hex to "
+                              "send it as text" % args.message) from None
+
     async def go() -> bytes:
         crypto = host_crypto()
         node = Node("cli", crypto=crypto)
@@ -138,14 +208,14 @@ def cmd_message_send(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="hopseal",
         description="End-to-end encrypted Ockam routing for microcontrollers: nodes, hubs, serial gateways.",
         epilog="Run `hopseal COMMAND --help` for the options of each command.",
     )
-    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (repeat for debug)")
-    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    _verbosity_args(p)
+    p.set_defaults(prog="hopseal")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     sub.required = True
 
     n = sub.add_parser(
@@ -217,13 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ms.add_argument("message", help="the payload (UTF-8 text, or hex with --hex)")
-    ms.add_argument("--to", required=True, metavar="ROUTE", help="route as a multiaddr (see examples) or 1#host:port,name,...")
+    ms.add_argument("--to", type=route_arg, required=True, metavar="ROUTE", help="route as a multiaddr (see examples) or 1#host:port,name,...")
     ms.add_argument("--hex", action="store_true", help="MESSAGE is hex, and print the reply as hex")
     ms.add_argument("--bare-string", action="store_true",
                     help="send MESSAGE as a BARE String (what Rust `String` services such as uppercase expect)")
     ms.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for channels and the reply (default 10)")
     ms.add_argument("--vault", default=None, metavar="PATH", help="identity file for secure channels")
-    ms.add_argument("--authorized", action="append", default=[], metavar="IDENTIFIER",
+    ms.add_argument("--authorized", type=identifier_arg, action="append", default=[], metavar="IDENTIFIER",
                     help="accept only this identifier on the other end of each secure channel")
     ms.set_defaults(func=cmd_message_send)
 
@@ -235,19 +305,60 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_OS_HINTS = {
+    errno.EADDRINUSE: "another process listens there: stop it, or choose another --listen (port 0 picks a free one)",
+    errno.EACCES: "permission denied: check the path's owner and mode (ports below 1024 need privileges)",
+    errno.EADDRNOTAVAIL: "that address is not one of this machine's: use 127.0.0.1, 0.0.0.0 or an address "
+                         "of one of its interfaces",
+}
+
+
+def describe(e: BaseException) -> str:
+    """An error as one line for a user: the message, plus what to do for common OS errors."""
+    if isinstance(e, OSError) and not isinstance(e, HopsealError):
+        text = e.strerror or str(e)
+        if e.filename is not None:
+            text = "%s: %s" % (e.filename, text)
+        elif e.strerror and "[Errno" in str(e):  # asyncio's messages name the address after the errno
+            text = str(e).split("] ", 1)[-1]
+        hint = _OS_HINTS.get(e.errno or 0)
+        return "%s (%s)" % (text, hint) if hint else text
+    return str(e) or type(e).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
-    stop_on_signals()
     parser = build_parser()
-    args = parser.parse_args(argv)
-    logsetup.setup(-1 if args.quiet else args.verbose)
+    args, extra = parser.parse_known_args(argv)  # a usage mistake exits here: one line, status 2
+    if extra:  # told by the command's parser, so the message names the command
+        CommandParser.by_prog.get(args.prog, parser).error("unrecognized arguments: %s" % " ".join(extra))
+    verbose = args.verbose or 0
+    logsetup.setup(-1 if args.quiet else verbose)
+    stop_on_signals()
+    prog = args.prog
+
+    def fail(e: BaseException, status: int, what: str = "error") -> int:
+        if verbose:
+            import traceback
+
+            traceback.print_exception(type(e), e, e.__traceback__, file=sys.stderr)
+        print("%s: %s: %s" % (prog, what, describe(e)), file=sys.stderr, flush=True)
+        return status
+
     try:
         return args.func(args) or 0
-    except KeyboardInterrupt:
-        print("stopped", flush=True)
-        return 0
+    except KeyboardInterrupt as e:
+        print("stopped", file=sys.stderr, flush=True)
+        return exit_status(e)
+    except ConfigError as e:
+        return fail(e, 2)
     except (HopsealError, OSError) as e:
-        print("error: %s" % e, file=sys.stderr)
-        return 1
+        return fail(e, 1)
+    except Exception as e:  # a bug: still one line, the traceback with -v
+        if not verbose:
+            print("%s: internal error: %s: %s (run again with -v for the traceback, and please report it)"
+                  % (prog, type(e).__name__, e), file=sys.stderr, flush=True)
+            return 1
+        return fail(e, 1, "internal error")
 
 
 if __name__ == "__main__":

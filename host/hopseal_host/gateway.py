@@ -26,11 +26,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import sys
 import time
 
 from hopseal.compat import Backoff
-from hopseal.errors import ConfigError
 from hopseal.node import Node
 from hopseal.services.basic import Forwarder
 from hopseal.transport.serial import SerialConnection
@@ -229,12 +227,15 @@ examples:
   hopseal gateway --hub 127.0.0.1:4000 --listen 0.0.0.0:4100          # Wi-Fi boards only
   hopseal gateway --config gateway.toml
 
-gateway.toml (keys mirror the flags):
+gateway.toml (keys mirror the flags; a complete file):
   hub = "127.0.0.1:4000"
   listen = "0.0.0.0:4100"
   baud = 115200
   ping_interval = %g
-  serial = ["/dev/ttyACM0=pico"]          # or tables:
+  # ports: either a list, serial = ["/dev/ttyACM0=pico"], or [[serial]] tables (not both)
+  [[serial]]
+  url = "/dev/ttyACM0"
+  name = "pico"
   [[serial]]
   url = "/dev/serial/by-id/usb-MicroPython_Board_in_FS_mode_e6614c-if00"
   name = "pico2"
@@ -270,11 +271,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
-    try:
-        cfg = config_from(load_toml(args.config) if args.config else None, args)
-    except (ConfigError, OSError) as e:
-        print("hopseal gateway: %s" % e, file=sys.stderr)
-        return 2
+    cfg = config_from(load_toml(args.config) if args.config else None, args)  # ConfigError: status 2
     stop_on_signals(sigint=True)  # close the ports cleanly, even if started with SIGINT ignored
     gw = Gateway(cfg)
     asyncio.run(gw.run())

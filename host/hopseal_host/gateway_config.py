@@ -72,51 +72,154 @@ def port_arg(text: str) -> PortSpec:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def load_toml(path: str) -> dict:
-    """The config file as a dict; OSError if it cannot be read, ConfigError if it is not TOML."""
+class ConfigFile(dict):
+    """A TOML file's top-level table that knows its path and where each top-level key is written,
+    so a message can say `gateway.toml line 3: ...`."""
+
+    def __init__(self, data: dict, path: str = "the config file", text: str = ""):
+        super().__init__(data)
+        self.path = path
+        self.text = text
+
+    def where(self, key: str) -> str:
+        in_table = False  # top-level keys come before the first [table] header
+        for n, line in enumerate(self.text.splitlines(), 1):
+            stripped = line.strip()
+            if stripped.startswith("["):
+                in_table = True
+                if stripped.split("#", 1)[0].strip().strip("[]").strip() == key:  # [[serial]] tables
+                    return "%s line %d" % (self.path, n)
+            elif not in_table and "=" in stripped and stripped.split("=", 1)[0].strip().strip("\"'") == key:
+                return "%s line %d" % (self.path, n)
+        return self.path
+
+
+def load_toml(path: str) -> ConfigFile:
+    """The config file; ConfigError (one line, naming the file) if it cannot be read or is not TOML."""
     try:
         import tomllib
     except ImportError:  # Python 3.10
         import tomli as tomllib  # type: ignore[no-redef]
-    with open(path, "rb") as f:
-        try:
-            return tomllib.load(f)
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError("%s: %s" % (path, e)) from None
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise ConfigError("cannot read the config file %s: %s" % (path, e.strerror or e)) from None
+    text = raw.decode("utf-8", "replace")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        hint = ""
+        if "immutable namespace" in str(e) or "overwrite" in str(e).lower():
+            hint = ": each key once (serial is either a list, serial = [...], or [[serial]] tables, not both)"
+        raise ConfigError("%s is not valid TOML: %s%s" % (path, e, hint)) from None
+    return ConfigFile(data, path, text)
 
 
-_KEYS = {"hub", "serial", "listen", "name", "baud", "ping_interval", "down_after", "max_body", "backoff_max",
-         "backoff_initial", "capture"}
-_TYPED = ("name", "baud", "ping_interval", "down_after", "max_body", "backoff_max", "backoff_initial")
+_KEYS = ("hub", "serial", "listen", "name", "baud", "ping_interval", "down_after", "max_body", "backoff_max",
+         "backoff_initial", "capture")
+# key: (type, what a value must be, an example)
+_TYPED = {
+    "name": (str, "a string", '"gateway"'),
+    "capture": (str, "a file name", '"gateway.cap"'),
+    "baud": (int, "a whole number", "115200"),
+    "down_after": (int, "a whole number of intervals", str(DEFAULT_DOWN_AFTER)),
+    "max_body": (int, "a whole number of bytes", str(DEFAULT_MAX_BODY)),
+    "ping_interval": (float, "a number of seconds", "%g" % DEFAULT_INTERVAL),
+    "backoff_max": (float, "a number of seconds", "5"),
+    "backoff_initial": (float, "a number of seconds", "0.2"),
+}
 _FLAGS = ("name", "baud", "ping_interval", "down_after", "max_body", "backoff_max", "capture")
+_PORT_KEYS = ("url", "name", "baud")
+
+
+def _where(t: dict, key: str) -> str:
+    return t.where(key) if isinstance(t, ConfigFile) else "the config file"
+
+
+def _typed(t: dict, key: str, value):
+    """`value` of `key` if it has the key's type (an int is fine where seconds are wanted, a bool never)."""
+    kind, what, example = _TYPED[key]
+    ok = isinstance(value, kind) or (kind is float and isinstance(value, int))
+    if not ok or isinstance(value, bool):
+        raise ConfigError("%s: %s = %s: expected %s, e.g. %s = %s"
+                          % (_where(t, key), key, _toml(value), what, key, example))
+    return kind(value)
+
+
+def _toml(value) -> str:
+    """`value` written as in TOML (for messages)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"%s"' % value.replace("\\", "\\\\").replace('"', '\\"')
+    if isinstance(value, list):
+        return "[%s]" % ", ".join(_toml(v) for v in value)
+    if isinstance(value, dict):
+        return "{%s}" % ", ".join("%s = %s" % (k, _toml(v)) for k, v in value.items())
+    return str(value)
+
+
+def _hostport(t: dict, key: str, value) -> tuple[str, int]:
+    if not isinstance(value, str):
+        raise ConfigError('%s: %s = %s: expected a string "HOST:PORT", e.g. %s = "127.0.0.1:4000"'
+                          % (_where(t, key), key, _toml(value), key))
+    try:
+        return parse_hostport(value)
+    except ConfigError as e:
+        raise ConfigError("%s: %s: %s" % (_where(t, key), key, e)) from None
+
+
+def _serial(t: dict) -> list[PortSpec]:
+    items = t["serial"]
+    where = _where(t, "serial")
+    if not isinstance(items, list):
+        example = _toml([items]) if isinstance(items, str) else '["/dev/ttyACM0=pico"]'
+        raise ConfigError("%s: serial must be a list of ports, e.g. serial = %s" % (where, example))
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            try:
+                out.append(parse_port(item))
+            except ConfigError as e:
+                raise ConfigError("%s: %s" % (where, e)) from None
+            continue
+        if not isinstance(item, dict) or not isinstance(item.get("url"), str):
+            raise ConfigError('%s: serial entries are "URL[=NAME]" strings or [[serial]] tables with url = "..." '
+                              "(and name, baud), not %s" % (where, _toml(item)))
+        unknown = sorted(set(item) - set(_PORT_KEYS))
+        if unknown:
+            raise ConfigError("%s: unknown key %s in a serial port (%s)" % (where, unknown[0], ", ".join(_PORT_KEYS)))
+        name, baud = item.get("name"), item.get("baud")
+        if name is not None and not isinstance(name, str):
+            raise ConfigError('%s: serial port name = %s: expected a string, e.g. name = "pico"' % (where, _toml(name)))
+        if baud is not None and (not isinstance(baud, int) or isinstance(baud, bool)):
+            raise ConfigError("%s: serial port baud = %s: expected a whole number, e.g. baud = 115200"
+                              % (where, _toml(baud)))
+        out.append(PortSpec(item["url"], name or default_port_name(item["url"]), baud))
+    return out
 
 
 def config_from(toml: dict | None, args: argparse.Namespace | None = None) -> GatewayConfig:
     """TOML values first, then command-line flags that were given (flags win; --serial adds)."""
+    import difflib
+
     cfg = GatewayConfig()
     t = toml or {}
-    unknown = set(t) - _KEYS
-    if unknown:
-        raise ConfigError("unknown key(s) in the config file: %s" % ", ".join(sorted(unknown)))
+    for key in t:
+        if key not in _KEYS:
+            near = difflib.get_close_matches(key, _KEYS, 1)
+            raise ConfigError("%s: unknown key %s (%s)" % (
+                _where(t, key), key, ("did you mean %s?" % near[0]) if near else "keys: " + ", ".join(_KEYS)))
     if "hub" in t:
-        cfg.hub = parse_hostport(str(t["hub"]))
+        cfg.hub = _hostport(t, "hub", t["hub"])
     if "listen" in t:
-        cfg.listen = parse_hostport(str(t["listen"]))
-    if "capture" in t:
-        cfg.capture = str(t["capture"])
+        cfg.listen = _hostport(t, "listen", t["listen"])
     for k in _TYPED:
         if k in t:
-            try:
-                setattr(cfg, k, type(getattr(cfg, k))(t[k]))
-            except (TypeError, ValueError):
-                raise ConfigError("bad value for %s in the config file: %r" % (k, t[k])) from None
-    for item in t.get("serial", []):
-        if isinstance(item, str):
-            cfg.serial.append(parse_port(item))
-        elif isinstance(item, dict) and "url" in item:
-            cfg.serial.append(PortSpec(item["url"], item.get("name") or default_port_name(item["url"]), item.get("baud")))
-        else:
-            raise ConfigError("serial entries are \"URL[=NAME]\" strings or tables with url (and name, baud)")
+            setattr(cfg, k, _typed(t, k, t[k]))
+    if "serial" in t:
+        cfg.serial.extend(_serial(t))
     if args is not None:
         if args.hub is not None:
             cfg.hub = args.hub
@@ -135,5 +238,6 @@ def config_from(toml: dict | None, args: argparse.Namespace | None = None) -> Ga
     if len(set(names)) != len(names):
         raise ConfigError("two serial ports share a name: %s (use URL=NAME)" % ", ".join(names))
     if cfg.ping_interval <= 0 or cfg.down_after < 1:
-        raise ConfigError("--ping-interval must be > 0 and --down-after >= 1")
+        raise ConfigError("ping_interval (--ping-interval) must be more than 0 and down_after (--down-after) "
+                          "at least 1, not %g and %d" % (cfg.ping_interval, cfg.down_after))
     return cfg

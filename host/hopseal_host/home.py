@@ -6,7 +6,8 @@ here and never from each other, so there is no import cycle. Rules upheld here:
   created on first use, its key file 0600;
 - HOST:PORT text is parsed by the runtime's one parser (hopseal.apps.node.parse_hostport); a
   malformed value is a ConfigError (a HopsealError), and argparse shows its message;
-- a supervisor's SIGTERM stops a command as cleanly as Ctrl-C does.
+- a supervisor's SIGTERM stops a command as cleanly as Ctrl-C does (exit status 0; Ctrl-C: 130);
+- an identity that cannot be opened is one line that says how to recover (IdentityError).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import argparse
 import os
 import signal
 
-from hopseal.errors import ConfigError
+from hopseal.errors import ConfigError, HopsealError, IdentityError
 
 
 def default_home() -> str:
@@ -35,12 +36,27 @@ def open_identity(path: str | None, crypto=None):
     `path` is the vault's directory (open_vault creates it 0700); a folder created here to hold it
     ($HOPSEAL_HOME) is 0700 too. Existing folders keep their modes: loading warns if the vault's
     own directory or file is open to others."""
-    from hopseal.secure.vault import open_vault
+    from hopseal.secure.vault import FILE_NAME, open_vault
 
     crypto = crypto or host_crypto()
     path = path or os.path.join(default_home(), "identity")
+    if os.path.exists(path) and not os.path.isdir(path):
+        if os.path.basename(path) == FILE_NAME:
+            raise IdentityError("%s is the identity file: give --vault its folder, %s"
+                                % (path, os.path.dirname(path) or "."))
+        raise IdentityError("%s is a file, not an identity folder: give --vault a folder (the identity is kept "
+                            "in FOLDER/%s; it is created on first use)" % (path, FILE_NAME))
     os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
-    return open_vault(crypto, path)
+    try:
+        return open_vault(crypto, path)
+    except HopsealError as e:
+        file = os.path.join(path, FILE_NAME)
+        if not os.path.exists(file):
+            raise
+        # the file is there but does not load: never replace it (that would change the identity)
+        raise IdentityError("the identity in %s is damaged (%s): restore %s from a backup, or move %s aside to "
+                            "create a new identity (a new identifier: peers that authorized the old one must be "
+                            "told)" % (path, e, FILE_NAME, path)) from None
 
 
 def parse_hostport(text: str) -> tuple[str, int]:
@@ -61,13 +77,27 @@ def hostport(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+class Stopped(KeyboardInterrupt):
+    """KeyboardInterrupt raised by a signal handler of stop_on_signals; `signum` says which."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def exit_status(stop: KeyboardInterrupt) -> int:
+    """The exit status of a command stopped by `stop`: 0 for a supervisor's SIGTERM (a clean stop
+    as systemd counts it), 130 (128 + SIGINT, the shell's convention) for Ctrl-C."""
+    return 0 if getattr(stop, "signum", None) == signal.SIGTERM else 128 + signal.SIGINT
+
+
 def stop_on_signals(sigint: bool = False) -> None:
     """Make SIGTERM (a supervisor, systemd) stop the command the way Ctrl-C does: KeyboardInterrupt
-    in the main thread. With `sigint`, Ctrl-C too, even when a shell without job control started
-    the command with SIGINT ignored (commands that must always unplug or close their ports)."""
+    (Stopped) in the main thread. With `sigint`, Ctrl-C too, even when a shell without job control
+    started the command with SIGINT ignored (commands that must always unplug or close their ports)."""
 
     def handler(signum, frame):
-        raise KeyboardInterrupt
+        raise Stopped(signum)
 
     signal.signal(signal.SIGTERM, handler)
     if sigint:

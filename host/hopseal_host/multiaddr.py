@@ -31,7 +31,12 @@ class RouteSyntaxError(HopsealError):
 def parse(text: str) -> list[Segment]:
     text = text.strip()
     if not text.startswith("/"):
-        return [Segment([Address.parse(p.strip()) for p in text.split(",") if p.strip()])]
+        hops = [Address.parse(p.strip()) for p in text.split(",") if p.strip()]
+        for a in hops:
+            port = a.text().rpartition(":")[2]
+            if a.tt == TCP and (not port.isdigit() or int(port) > 65535):
+                raise RouteSyntaxError("%s in %r is not HOST:PORT with a port from 0 to 65535" % (a.text(), text))
+        return [Segment(hops)]
     parts = [p for p in text.split("/") if p]
     segs = [Segment()]
     i = 0
@@ -40,6 +45,8 @@ def parse(text: str) -> list[Segment]:
         if proto in ("ip4", "ip6", "dnsaddr", "dns"):
             if i + 3 >= len(parts) or parts[i + 2] != "tcp" or not parts[i + 3].isdigit():
                 raise RouteSyntaxError("expected /%s/HOST/tcp/PORT in %r" % (proto, text))
+            if int(parts[i + 3]) > 65535:
+                raise RouteSyntaxError("port %s in %r is out of range: use 0 to 65535" % (parts[i + 3], text))
             host = parts[i + 1]
             if proto == "ip6":
                 host = "[%s]" % host

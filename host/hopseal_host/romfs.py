@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import io
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -56,13 +57,26 @@ def run(image: str, argv: list[str]) -> int:
     return micropython_run.run_main(["micropython"] + argv)
 
 
+USAGE = """\
+usage: python -m hopseal_host.romfs build [OUT]           write the image (default build/romfs.img)
+       python -m hopseal_host.romfs run IMAGE [ARGS...]   run micropython ARGS with IMAGE mapped"""
+
+
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["build"]:
-        print(build(argv[1] if len(argv) > 1 else DEFAULT_IMAGE))
+    if "-h" in argv[:2] or "--help" in argv[:2]:
+        print(USAGE)
+        return 0
+    if argv[:1] == ["build"] and len(argv) <= 2 and not any(a.startswith("-") for a in argv[1:]):
+        try:
+            print(build(argv[1] if len(argv) > 1 else DEFAULT_IMAGE))
+        except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
+            print("hopseal_host.romfs: error: cannot build the image: %s" % e, file=sys.stderr)
+            return 1
         return 0
     if argv[:1] == ["run"] and len(argv) >= 2:
         return run(argv[1], argv[2:])
-    print(__doc__)
+    print("hopseal_host.romfs: error: expected build [OUT] or run IMAGE [ARGS...], got %r (see --help)"
+          % " ".join(argv), file=sys.stderr)
     return 2
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import json
 import os
 import select
 import shutil
@@ -39,8 +38,11 @@ import threading
 import time
 import tty
 
+from hopseal.apps.board_config import load as load_board_file
+from hopseal.errors import ConfigError
+
 from . import mpy
-from .home import stop_on_signals
+from .home import exit_status, stop_on_signals
 from .line_faults import LineFaults, PtyBridge
 from .procs import ROOT, micropython_path, mp_env
 
@@ -92,8 +94,7 @@ class VirtualBoard:
         self.echo = echo  # callable(line) for the interpreter's console in open-path mode
         self.mpy = mpy  # run compiled .mpy files, as a board does (the heap then holds no compiler work)
         if heapsize is None:
-            with open(board) as f:
-                heapsize = json.load(f).get("heap")
+            heapsize = load_board_file(board).get("heap")  # ConfigError (one line) if it is not a board file
         self.heapsize = heapsize
         self.proc: subprocess.Popen | None = None
         self.path: str | None = None
@@ -382,8 +383,8 @@ def cmd_virtual_board(args: argparse.Namespace) -> int:
     if args.hub_identifier:
         extra += ["--hub-identifier", args.hub_identifier]
     if (args.ber or args.drop or args.insert) and not args.open_path:
-        print("hopseal virtual-board: --ber/--drop/--insert need --open-path", file=sys.stderr)
-        return 2
+        raise ConfigError("--ber, --drop and --insert need --open-path (the faults are made on the line "
+                          "the interpreter opens)")
     faults = {"ber": args.ber, "drop": args.drop, "insert": args.insert} if (args.ber or args.drop or args.insert) else None
     vb = VirtualBoard(args.name, args.link, args.board, args.heapsize, args.open_path, extra, faults,
                       echo=lambda line: print("[%s] %s" % (args.name, line), flush=True), mpy=args.mpy,
@@ -394,26 +395,26 @@ def cmd_virtual_board(args: argparse.Namespace) -> int:
     print("virtual board %s: %s%s (micropython pid %d, heap %s, %s)" % (
         args.name, (args.link + " -> ") if args.link else "", vb.path, vb.proc.pid, vb.heapsize or "default",
         ("open-path" if args.open_path else "stdio") + (", .mpy" if args.mpy else "")), flush=True)
-    unplugged = False
+    unplugged: KeyboardInterrupt | None = None
     try:
         while vb.running:
             time.sleep(0.2)
         assert vb.proc is not None
         status = vb.proc.returncode
         lines = vb.last_lines()
-    except KeyboardInterrupt:
-        unplugged = True
+    except KeyboardInterrupt as e:
+        unplugged = e
     finally:
-        if unplugged or vb.running:
+        if unplugged is not None or vb.running:
             status = vb.stop()
-    if unplugged:
+    if unplugged is not None:
         print("virtual board %s unplugged (interpreter exit status %s)" % (args.name, status), flush=True)
-        return 0
+        return exit_status(unplugged)  # 130 for Ctrl-C, 0 for SIGTERM
     vb.stop()
     if not args.open_path:  # open-path mode already showed every line as it came
         for line in lines:
             print("[%s] %s" % (args.name, line), flush=True)
     why = lines[-1] if lines else "no console output"
-    print("hopseal virtual-board: board %s stopped by itself (interpreter exit status %s): %s"
+    print("hopseal virtual-board: error: board %s stopped by itself (interpreter exit status %s): %s"
           % (args.name, status, why), file=sys.stderr, flush=True)
     return 1

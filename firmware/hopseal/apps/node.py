@@ -1,21 +1,26 @@
 """Run a node with the default services: the one entry point shared by boards and the host CLI.
 
-On the unix port (and so on the virtual board):
-    micropython -m hopseal.apps.node --listen 127.0.0.1:4000 [--forward NAME=HOST:PORT ...] [--name N]
-        [--vault DIR] [--secure-only SERVICE ...] [--authorized IDENTIFIER ...]
-        [--relay NAME --at HOST:PORT]
-With --vault the node loads (or creates) its identity in DIR and runs the secure-channel listener
-`api`.
-The host's `hopseal node` calls `serve()` with the same meaning.
+On the unix port (and so on the virtual board): `micropython -m hopseal.apps.node --help` (USAGE).
+The host's `hopseal node` calls `serve()` with the same meaning. (Its old name, hopseal.app, is
+gone: a board carries every module of the package, so no alias is kept.)
 """
 import asyncio
 import sys
 
 from ..compat import say
-from ..errors import ConfigError
+from ..errors import ConfigError, HopsealError
 from ..node import Node
 from ..services.basic import Forwarder, start_default_services
 from ..transport.tcp import TCPTransport
+
+
+# a string, not the docstring: MicroPython keeps no __doc__
+USAGE = """usage: micropython -m hopseal.apps.node [--listen HOST:PORT] [--forward NAME=HOST:PORT ...] [--name N]
+        [--vault DIR] [--secure-only SERVICE ...] [--authorized IDENTIFIER ...] [--relay NAME --at HOST:PORT]
+Run a node with the default services (echo, uppercase). With --vault it loads (or creates) its
+identity in DIR and runs the secure-channel listener api; --secure-only makes a service reachable
+only through a secure channel, --authorized only from that identifier. --relay registers
+forward_to_NAME at the hub --at and keeps it alive. Ctrl-C stops it."""
 
 
 def parse_hostport(s):
@@ -99,23 +104,27 @@ def main(argv):
     try:
         kw = _options(argv)
     except ConfigError as e:
-        print("error: %s" % e)
+        print("error: %s (see --help)" % e, file=sys.stderr)
         return 2
     if kw is None:
-        print(__doc__)
+        print(USAGE)
         return 0
-    path = kw.pop("vault_path", None)
-    if path is not None:
-        from ..compat import wall_time
-        from ..crypto.soft import SoftCrypto
-        from ..secure.vault import open_vault
-
-        kw["crypto"] = SoftCrypto()
-        kw["vault"] = open_vault(kw["crypto"], path, wall_time())
     try:
+        path = kw.pop("vault_path", None)
+        if path is not None:
+            from ..compat import wall_time
+            from ..crypto.soft import SoftCrypto
+            from ..secure.vault import open_vault
+
+            kw["crypto"] = SoftCrypto()
+            kw["vault"] = open_vault(kw["crypto"], path, wall_time())
         asyncio.run(serve(**kw))
     except KeyboardInterrupt:
         print("stopped")
+        return 130
+    except (HopsealError, OSError) as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 1
     return 0
 
 
