@@ -207,6 +207,14 @@ def cmd_message_send(args: argparse.Namespace) -> int:
     return 0
 
 
+def version_text() -> str:
+    import platform
+
+    import hopseal
+
+    return "hopseal %s (Python %s)" % (hopseal.__version__, platform.python_version())
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(
         prog="hopseal",
@@ -214,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run `hopseal COMMAND --help` for the options of each command.",
     )
     _verbosity_args(p)
+    p.add_argument("--version", action="version", version=version_text(), help="print the version and exit")
     p.set_defaults(prog="hopseal")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     sub.required = True

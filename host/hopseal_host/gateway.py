@@ -38,7 +38,7 @@ from hopseal.wire.serial_link import DEFAULT_DOWN_AFTER, DEFAULT_INTERVAL
 
 from .console import ConsoleLines
 from .gateway_config import GatewayConfig, PortSpec, config_from, load_toml, port_arg
-from .home import hostport, stop_on_signals
+from .home import hostport, stop_on_signals, titled
 from .serial_port import SerialPortStream
 
 log = logging.getLogger("hopseal.gateway")
@@ -184,8 +184,8 @@ class Gateway:
             self.listener = await self.tcp.listen(*self.cfg.listen)
             self.tcp.on_connection.append(self._wifi_board)
             where = ", listening on %s:%d" % (self.cfg.listen[0], self.listener.port)
-        print("hopseal gateway %s: hub %s:%d, serial %s%s" % (
-            self.cfg.name, self.cfg.hub[0], self.cfg.hub[1],
+        print("hopseal %s: hub %s:%d, serial %s%s" % (
+            titled("gateway", self.cfg.name), self.cfg.hub[0], self.cfg.hub[1],
             ", ".join("%s=%s" % (p.spec.url, p.spec.name) for p in self.ports.values()) or "none", where), flush=True)
 
     def _wifi_board(self, conn) -> None:

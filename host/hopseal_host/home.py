@@ -91,6 +91,11 @@ def exit_status(stop: KeyboardInterrupt) -> int:
     return 0 if getattr(stop, "signum", None) == signal.SIGTERM else 128 + signal.SIGINT
 
 
+def titled(kind: str, name: str) -> str:
+    """`kind name` for status lines, or just `kind` when the name is the default (no "hub hub")."""
+    return kind if name == kind else "%s %s" % (kind, name)
+
+
 def stop_on_signals(sigint: bool = False) -> None:
     """Make SIGTERM (a supervisor, systemd) stop the command the way Ctrl-C does: KeyboardInterrupt
     (Stopped) in the main thread. With `sigint`, Ctrl-C too, even when a shell without job control

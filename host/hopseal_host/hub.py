@@ -28,7 +28,7 @@ from hopseal.secure.trust import channel_only
 from hopseal.services.relay import CHANNEL, OPEN, RelayPolicy, RelayService
 
 from .capture import Capture
-from .home import default_home, host_crypto, hostport, open_identity
+from .home import default_home, host_crypto, hostport, open_identity, titled
 from .limits import add_transport_args, transport_options
 
 log = logging.getLogger("hopseal.hub")
@@ -92,7 +92,7 @@ async def start_hub(listen: tuple[str, int], crypto, vault, relays_per_owner: in
     node.readings = Readings()
     node.start_worker("readings", node.readings, access=channel_only(readings_from or None))
     listener = await node.tcp.listen(listen[0], listen[1])
-    say("hopseal hub %s listening on %s:%d" % (name, listen[0], listener.port))
+    say("hopseal %s listening on %s:%d" % (titled("hub", name), listen[0], listener.port))
     return node, listener
 
 

@@ -66,7 +66,7 @@ async def build(name="node", listen=None, forwards=(), crypto=None, services=Tru
     listener = None
     if listen is not None:
         listener = await tcp.listen(listen[0], listen[1])
-        say("hopseal node %s listening on %s:%d" % (name, listen[0], listener.port))
+        say("hopseal node %slistening on %s:%d" % ("" if name == "node" else name + " ", listen[0], listener.port))
     if relay is not None:
         # `ockam relay create NAME --at HUB --to this node`: forward_to_NAME at the hub leads here,
         # kept alive by pinging through it and re-registering when that fails (ockam-wire §5.3)
