@@ -150,6 +150,7 @@ def cmd_identity_show(args: argparse.Namespace) -> int:
 
 async def open_route(node, text: str, vault, authorized: list[str] | None, timeout: float):
     """Resolve a multiaddr route, opening the secure channels it names; returns (route, channels)."""
+    from hopseal.errors import ReceiveTimeout
     from hopseal.secure.channel import create_secure_channel
     from hopseal.secure.trust import TrustIdentifiers
 
@@ -161,24 +162,64 @@ async def open_route(node, text: str, vault, authorized: list[str] | None, timeo
         current = current + seg.hops
         if seg.secure is not None:
             trust = TrustIdentifiers(authorized) if authorized else None
-            ch = await create_secure_channel(node, vault, current + [seg.secure], trust=trust, timeout=timeout)
+            try:
+                ch = await create_secure_channel(node, vault, current + [seg.secure], trust=trust, timeout=timeout)
+            except ReceiveTimeout:
+                raise ReceiveTimeout(
+                    "no secure channel to %s within %gs: nothing answered along %s; probably no secure-channel "
+                    "listener %s there (`hopseal node` runs one named api unless --no-secure-channel)%s"
+                    % (seg.secure, timeout, _route_text(current), seg.secure, _relay_hint(current))) from None
             print("secure channel to %s established (peer %s)" % (seg.secure, ch.peer()), file=sys.stderr)
             channels.append(ch)
             current = [ch.encryptor_address]
     return current, channels
 
 
+def _route_text(hops) -> str:
+    return ", ".join(h.text() for h in hops)
+
+
+def _relay_hint(hops) -> str:
+    relays = [h.text() for h in hops if h.is_local() and h.text().startswith("forward_to_")]
+    if not relays:
+        return ""
+    return ", or relay %s is not registered at the hub (is the board or node behind it up?)" % relays[-1]
+
+
+def first_hop_check(text: str) -> None:
+    """A route must start at a transport: this process has no services of its own to send to."""
+    from hopseal.wire.message import TCP
+
+    from .multiaddr import parse
+
+    segs = parse(text)
+    first = segs[0].hops[0] if segs and segs[0].hops else None
+    if first is None or first.tt != TCP:
+        raise ConfigError("route %r starts with no transport hop, so the message could go nowhere: begin it with "
+                          "/ip4/HOST/tcp/PORT (or /dnsaddr/NAME/tcp/PORT, /ip6/ADDR/tcp/PORT), e.g. "
+                          "/ip4/127.0.0.1/tcp/4000/service/echo" % text)
+
+
 def cmd_message_send(args: argparse.Namespace) -> int:
-    from hopseal.wire import bare
+    from hopseal.errors import DecodeError, ReceiveTimeout, TransportError
     from hopseal.node import Node
     from hopseal.transport.tcp import TCPTransport
+    from hopseal.wire import bare
 
+    first_hop_check(args.to)
+    # `ockam message send` sends its message as serde_bare data (a length, then the bytes): what
+    # String services (uppercase) decode and echo sends back as it came. --raw and --hex send
+    # the bytes as they are.
     if args.hex:
         try:
-            bytes.fromhex(args.message)
+            payload = bytes.fromhex(args.message)
         except ValueError:
             raise ConfigError("MESSAGE %r is not hex: give pairs of hex digits (e.g. 68690a), or drop --hex to "
                               "send it as text" % args.message) from None
+    elif args.raw:
+        payload = args.message.encode()
+    else:
+        payload = bare.encode_string(args.message)
 
     async def go() -> bytes:
         crypto = host_crypto()
@@ -186,11 +227,17 @@ def cmd_message_send(args: argparse.Namespace) -> int:
         TCPTransport(node)
         vault = open_identity(args.vault, crypto) if "/secure/" in args.to else None
         try:
-            route, channels = await open_route(node, args.to, vault, args.authorized, args.timeout)
-            payload = bytes.fromhex(args.message) if args.hex else args.message.encode()
-            if args.bare_string:
-                payload = bare.encode_string(args.message)
-            reply = await node.send_and_receive(route, payload, args.timeout)
+            try:
+                route, channels = await open_route(node, args.to, vault, args.authorized, args.timeout)
+                try:
+                    reply = await node.send_and_receive(route, payload, args.timeout)
+                except ReceiveTimeout:
+                    raise ReceiveTimeout("no reply within %gs from %s: %s"
+                                         % (args.timeout, args.to, _no_reply_hint(args.to))) from None
+            except TransportError as e:
+                if not str(e).startswith("cannot connect"):
+                    raise
+                raise TransportError("%s (is a hub or node listening there?)" % e) from None
             for ch in channels:
                 await ch.close()
             return reply.payload
@@ -198,13 +245,35 @@ def cmd_message_send(args: argparse.Namespace) -> int:
             await node.stop()
 
     data = asyncio.run(go())
-    if args.bare_string:
-        print(bare.decode_string(data))
-    elif args.hex:
+    if args.hex:
         print(data.hex())
-    else:
-        print(data.decode(errors="replace"))
+        return 0
+    text = None
+    if not args.raw:
+        try:
+            text = bare.decode_string(data)  # a reply in the form we sent
+        except (DecodeError, UnicodeError):
+            pass
+    print(text if text is not None else data.decode(errors="replace"))
     return 0
+
+
+def _no_reply_hint(text: str) -> str:
+    """What a message that got no reply probably met, from the shape of its route (one line)."""
+    from .multiaddr import parse
+
+    segs = parse(text)
+    last = segs[-1].hops[-1].text() if segs[-1].hops else "the last hop"
+    why = []
+    hint = _relay_hint([h for seg in segs for h in seg.hops])
+    if hint:
+        why.append(hint[len(", or "):])
+    why.append("no service %s there (a node drops messages to workers it does not have; run it with -v to see)" % last)
+    if len(segs) == 1:
+        why.append("%s takes messages only through a secure channel (try .../secure/api/service/%s)" % (last, last))
+    if last == "uppercase":
+        why.append("uppercase could not decode the message (it takes text as sent without --raw)")
+    return "probably " + "; or ".join(why)
 
 
 def version_text() -> str:
@@ -292,14 +361,17 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
         "  hopseal message send hello --to /ip4/127.0.0.1/tcp/4000/service/echo\n"
         "  hopseal message send hello --to /ip4/127.0.0.1/tcp/4000/secure/api/service/echo\n"
-        "  hopseal message send hi --bare-string --to /ip4/127.0.0.1/tcp/4000/service/forward_to_board1/secure/api/service/uppercase",
+        "  hopseal message send hi --to /ip4/127.0.0.1/tcp/4000/service/forward_to_board1/secure/api/service/uppercase",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ms.add_argument("message", help="the payload (UTF-8 text, or hex with --hex)")
+    ms.add_argument("message", help="the payload: text (sent as Ockam's message send does, as serde_bare data), "
+                    "or hex with --hex")
     ms.add_argument("--to", type=route_arg, required=True, metavar="ROUTE", help="route as a multiaddr (see examples) or 1#host:port,name,...")
-    ms.add_argument("--hex", action="store_true", help="MESSAGE is hex, and print the reply as hex")
-    ms.add_argument("--bare-string", action="store_true",
-                    help="send MESSAGE as a BARE String (what Rust `String` services such as uppercase expect)")
+    ms.add_argument("--hex", action="store_true", help="MESSAGE is the payload's bytes in hex, sent as they are; "
+                    "the reply is printed as hex")
+    ms.add_argument("--raw", action="store_true",
+                    help="send MESSAGE's UTF-8 bytes as they are (no length prefix) and print the reply as text")
+    ms.add_argument("--bare-string", action="store_true", help=argparse.SUPPRESS)  # the default now
     ms.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for channels and the reply (default 10)")
     ms.add_argument("--vault", default=None, metavar="PATH", help="identity file for secure channels")
     ms.add_argument("--authorized", type=identifier_arg, action="append", default=[], metavar="IDENTIFIER",

@@ -47,3 +47,57 @@ def test_status_lines_do_not_repeat_the_command_name(tmp_path):
     finally:
         hub.stop()
         named.stop()
+
+
+def test_message_send_to_uppercase_and_echo_as_ockam_does(tmp_path):
+    """Text goes as serde_bare data, as `ockam message send` sends it: uppercase decodes it, echo
+    sends it back; plainly, through a secure channel, and with --raw / --hex byte for byte."""
+    node = cli("node", "-q", "node", "--listen", "127.0.0.1:0", "--vault", str(tmp_path / "node"))
+    try:
+        port = int(node.wait_for("listening on").rsplit(":", 1)[1])
+        to = "/ip4/127.0.0.1/tcp/%d/" % port
+        for args, reply in ((["hi there", "--to", to + "service/uppercase"], "HI THERE"),
+                            (["hi there", "--to", to + "service/echo"], "hi there"),
+                            (["hi", "--to", to + "secure/api/service/uppercase"], "HI"),
+                            (["raw bytes", "--raw", "--to", to + "service/echo"], "raw bytes"),
+                            (["00ff0a", "--hex", "--to", to + "service/echo"], "00ff0a"),
+                            (["hi", "--bare-string", "--to", to + "service/uppercase"], "HI")):  # the old flag
+            r = run("-q", "message", "send", *args)
+            assert r.returncode == 0 and r.stdout == reply + "\n", (args, r.stdout, r.stderr)
+    finally:
+        node.stop()
+
+
+def test_a_route_without_a_transport_hop_fails_at_once():
+    """No waiting for the timeout (600 s here; the process is given 60)."""
+    for route in ("/service/echo", "/secure/api/service/echo", "echo"):
+        r = run("message", "send", "hi", "--timeout", "600", "--to", route)
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+        assert r.stderr == ("hopseal message send: error: route %r starts with no transport hop, so the message "
+                            "could go nowhere: begin it with /ip4/HOST/tcp/PORT (or /dnsaddr/NAME/tcp/PORT, "
+                            "/ip6/ADDR/tcp/PORT), e.g. /ip4/127.0.0.1/tcp/4000/service/echo\n" % route)
+
+
+def test_timeouts_say_what_was_probably_wrong(tmp_path):
+    hub = cli("hub", "-q", "hub", "--listen", "127.0.0.1:0", "--vault", str(tmp_path / "hub"))
+    try:
+        port = int(hub.wait_for("listening on").rsplit(":", 1)[1])
+        to = "/ip4/127.0.0.1/tcp/%d/" % port
+        r = run("-q", "message", "send", "hi", "--timeout", "1", "--to", to + "service/nosuch")
+        assert r.returncode == 1 and r.stderr == (
+            "hopseal message send: error: no reply within 1s from %sservice/nosuch: probably no service nosuch "
+            "there (a node drops messages to workers it does not have; run it with -v to see); or nosuch takes "
+            "messages only through a secure channel (try .../secure/api/service/nosuch)\n" % to)
+        r = run("-q", "message", "send", "hi", "--timeout", "1", "--to",
+                to + "service/forward_to_nobody/secure/api/service/echo")
+        assert r.returncode == 1 and r.stderr == (
+            "hopseal message send: error: no secure channel to api within 1s: nothing answered along "
+            "127.0.0.1:%d, forward_to_nobody; probably no secure-channel listener api there (`hopseal node` runs "
+            "one named api unless --no-secure-channel), or relay forward_to_nobody is not registered at the hub "
+            "(is the board or node behind it up?)\n" % port)
+    finally:
+        hub.stop()
+    r = run("-q", "message", "send", "hi", "--to", to + "service/echo")  # the hub is gone
+    assert r.returncode == 1 and r.stderr.startswith("hopseal message send: error: cannot connect to 127.0.0.1:%d"
+                                                     % port)
+    assert r.stderr.endswith("(is a hub or node listening there?)\n")
