@@ -278,23 +278,38 @@ def test_host_p256():
         SoftCrypto().p256_verify(pub, msg, sig)
 
 
-def test_handshake_fits_64k_heap(tmp_path):
-    """Both sides of the Noise XX vector's crypto in one 64 KB heap, modules loaded as .mpy
-    (as on a board); the script also checks the messages and keys against the vector."""
-    if not hopseal_mpy.mpy_cross():
-        pytest.skip("no mpy-cross")
+def _handshake_in_heap(tmp_path, heap, viper):
     firmware = [os.path.join("hopseal", n) for n in ("__init__.py", "compat.py", "errors.py")]
-    firmware += [rel for rel in hopseal_mpy.firmware_sources() if rel.startswith(os.path.join("hopseal", "crypto", ""))]
+    firmware += [rel for rel in hopseal_mpy.firmware_sources() if rel.startswith(os.path.join("hopseal", "crypto", ""))
+                 and (viper or not rel.endswith("viper_src.py"))]
     hopseal_mpy.build(str(tmp_path), firmware)
     hopseal_mpy.build(str(tmp_path), ["crosscheck_mp.py", "vectors.py"], root=RUNTIME_TESTS)
     env = mp_env()
     env["MICROPYPATH"] = str(tmp_path)
     env["HOPSEAL_VECTORS"] = os.path.join(ROOT, "tests", "vectors")
-    proc = subprocess.run([micropython_path(), "-X", "heapsize=64k", "-c",
+    proc = subprocess.run([micropython_path(), "-X", "heapsize=%s" % heap, "-c",
                            "import crosscheck_mp; crosscheck_mp._handshake_main()"],
                           env=env, capture_output=True, text=True, timeout=120)
     assert "handshake: ok" in proc.stdout, proc.stdout + proc.stderr
     print(proc.stdout.strip())
+    return proc.stdout
+
+
+def test_handshake_fits_64k_heap(tmp_path):
+    """Both sides of the Noise XX vector's crypto in one 64 KB heap, modules loaded as .mpy
+    (as on a board); the script also checks the messages and keys against the vector. This is
+    the pure-Python path: a board that deploys without viper_src.mpy keeps it."""
+    if not hopseal_mpy.mpy_cross():
+        pytest.skip("no mpy-cross")
+    assert "impl=python" in _handshake_in_heap(tmp_path, "64k", viper=False)
+
+
+def test_handshake_viper_fits_112k_heap(tmp_path):
+    """The same with the viper kernels, compiled at import inside that heap (the compile's
+    parse is the peak; a heap too small for it falls back to the pure-Python path)."""
+    if not hopseal_mpy.mpy_cross():
+        pytest.skip("no mpy-cross")
+    assert "impl=viper" in _handshake_in_heap(tmp_path, "112k", viper=True)
 
 
 def test_run_case_reports_disagreement():

@@ -196,7 +196,8 @@ def _handshake_main():
     for i in range(3):
         ok = ok and _h(msgs[i]) == v["messages"][i]["ciphertext"]
     gc.collect()
-    print("handshake: %s live=%d bytes max_live=%d bytes" % ("ok" if ok else "MISMATCH", gc.mem_alloc(), peak[0]))
+    print("handshake: %s live=%d bytes max_live=%d bytes impl=%s" % ("ok" if ok else "MISMATCH", gc.mem_alloc(), peak[0],
+                                                                   c.impl))
 
 
 def _cases_main(path):

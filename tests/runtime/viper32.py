@@ -123,7 +123,20 @@ def _uint(x):
     return W(x, True)
 
 
+class _Addr:
+    """int(ptr): a buffer and a byte offset; adding an int moves it, ptr32() turns it back."""
+
+    def __init__(self, buf, off):
+        self.buf = buf
+        self.off = off
+
+    def __add__(self, o):
+        return _Addr(self.buf, self.off + (o.v if isinstance(o, W) else o))
+
+
 def _int(x):
+    if isinstance(x, _Ptr):
+        return _Addr(x.buf, x.off * x.width // 8)
     if isinstance(x, W):
         if x.hi or (x.u and x.v >= 1 << 31):
             raise Overflow("int() of a uint >= 2^31 (negative on a board)")
@@ -133,13 +146,20 @@ def _int(x):
 
 class _Ptr:
     def __init__(self, buf, width):
+        off = 0
+        if isinstance(buf, _Addr):
+            if buf.off % (width // 8):
+                raise Overflow("unaligned ptr%d" % width)
+            off = buf.off // (width // 8)
+            buf = buf.buf
         self.buf = buf
         self.width = width
+        self.off = off  # in items
         if width == 32 and getattr(buf, "itemsize", None) != 4:
             raise Overflow("ptr32 over a buffer that is not 32-bit words")
 
     def __getitem__(self, i):
-        i = i.__index__()
+        i = i.__index__() + self.off
         if self.width == 8:
             return W(self.buf[i], False)
         if self.width == 16:
@@ -148,7 +168,7 @@ class _Ptr:
         return W(v, False, hi=v >= 1 << 31)
 
     def __setitem__(self, i, x):
-        i = i.__index__()
+        i = i.__index__() + self.off
         v = x.v if isinstance(x, W) else x
         if isinstance(x, W) and x.hi:
             raise Overflow("a raw ptr32 word stored without uint()")

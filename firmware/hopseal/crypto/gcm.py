@@ -15,16 +15,11 @@ How it is made fast without CTR or GCM in the firmware:
   unreduced 255-bit product: bit (254 - d) holds the coefficient of x^d, so the >> 8 that
   multiplies by x^8 never drops a bit and the reduction modulo x^128 + x^7 + x^2 + x + 1 happens
   once per block instead of once per byte (three big-int operations per byte in all).
-- Where the port compiles viper code (crypto/viper.py), GHASH, the counter blocks and the
-  keystream XOR are native kernels instead: Shoup's 4-bit tables on 32-bit words (320 bytes per
-  key, array('I')), no big ints and no allocation per block. `AESGCM(key, native=False)` keeps
-  the pure-Python path (the reference the tests compare against).
 """
 import struct
 
 from hopseal.compat import const
 from hopseal.crypto import aes
-from hopseal.crypto.viper import GCM as _V
 from hopseal.errors import CryptoError
 
 _M127 = const((1 << 127) - 1)
@@ -35,16 +30,8 @@ _CHUNK_BLOCKS = const(32)  # keystream per ECB call: 512 bytes of RAM whatever t
 class AESGCM:
     """AES-GCM under one key: encrypt(nonce, aad, pt) -> ct || tag; decrypt(nonce, aad, ct || tag)."""
 
-    def __init__(self, key, native=None):
+    def __init__(self, key):
         self._ecb = aes.new(key)
-        if native is None:
-            native = _V is not None
-        elif native and _V is None:
-            raise CryptoError("no viper kernels on this port")
-        self.native = native
-        if native:
-            self._tab = _tables32(int.from_bytes(self._ecb.encrypt(bytes(16)), "big"))
-            return
         h = int.from_bytes(self._ecb.encrypt(bytes(16)), "big") << 127
         hi = [0] * 16
         lo = [0] * 16
@@ -108,50 +95,11 @@ class AESGCM:
             ks = ecb(buf if k == blocks else memoryview(buf)[:16 * k])
             out[off:off + m] = (fb(src[off:off + m], "big") ^ (fb(ks, "big") >> (128 * k - 8 * m))).to_bytes(m, "big")
 
-    def _tag_v(self, j0, aad, ct):
-        """The tag as 16 bytes, by the viper kernels."""
-        ghash = _V["ghash"]
-        tab = self._tab
-        y = bytearray(16)
-        ghash(tab, y, aad, len(aad))
-        ghash(tab, y, ct, len(ct))
-        ghash(tab, y, struct.pack(">QQ", len(aad) << 3, len(ct) << 3), 16)
-        _V["xor_into"](y, y, self._ecb.encrypt(j0), 16)
-        return y
-
-    def _ctr_v(self, j0, src, out):
-        n = len(src)
-        blocks = (n + 15) >> 4
-        if blocks > _MAX_BLOCKS:
-            raise CryptoError("AES-GCM message too long")
-        if blocks > _CHUNK_BLOCKS:
-            blocks = _CHUNK_BLOCKS
-        buf = bytearray(j0 * blocks)
-        ecb = self._ecb.encrypt
-        fill = _V["ctr_blocks"]
-        xor = _V["xor_into"]
-        src = memoryview(src)
-        dst = memoryview(out)
-        c = 2
-        for off in range(0, n, 16 * _CHUNK_BLOCKS):
-            m = n - off
-            if m > 16 * _CHUNK_BLOCKS:
-                m = 16 * _CHUNK_BLOCKS
-            k = (m + 15) >> 4
-            fill(buf, k, c)
-            c += k
-            ks = ecb(buf if k == blocks else memoryview(buf)[:16 * k])
-            xor(dst[off:], src[off:], ks, m)
-
     def encrypt(self, nonce, aad, pt):
         """ciphertext || 16-byte tag."""
         j0 = self._j0(nonce)
         n = len(pt)
         out = bytearray(n + 16)
-        if self.native:
-            self._ctr_v(j0, pt, out)
-            out[n:] = self._tag_v(j0, aad, memoryview(out)[:n])
-            return bytes(out)
         self._ctr(j0, pt, out)
         tag = self._ghash(aad, memoryview(out)[:n]) ^ int.from_bytes(self._ecb.encrypt(j0), "big")
         out[n:] = tag.to_bytes(16, "big")
@@ -164,45 +112,12 @@ class AESGCM:
             raise CryptoError("AES-GCM input shorter than the tag")
         j0 = self._j0(nonce)
         data = memoryview(data)
-        if self.native:
-            if not equal(self._tag_v(j0, aad, data[:n]), data[n:]):
-                raise CryptoError("AES-GCM authentication failed")
-            out = bytearray(n)
-            self._ctr_v(j0, data[:n], out)
-            return bytes(out)
         tag = self._ghash(aad, data[:n]) ^ int.from_bytes(self._ecb.encrypt(j0), "big")
         if not equal(tag.to_bytes(16, "big"), data[n:]):
             raise CryptoError("AES-GCM authentication failed")
         out = bytearray(n)
         self._ctr(j0, data[:n], out)
         return bytes(out)
-
-
-def _tables32(h):
-    """The viper GHASH table for H (a GCM-ordered 128-bit int): n(x) * H for every nibble n as
-    four 32-bit words, most significant first, then the 16 reduction words (see viper_src.GCM)."""
-    from array import array
-
-    m = [0] * 16
-    m[8] = h
-    for n in (4, 2, 1):  # times x: one bit to the right, x^128 folding back as 0xE1 << 120
-        v = m[n << 1]
-        m[n] = (v >> 1) ^ (0xE1 << 120 if v & 1 else 0)
-    tab = array("I", bytes(320))
-    for n in range(16):
-        v = 0
-        for b in (8, 4, 2, 1):
-            if n & b:
-                v ^= m[b]
-        for i in range(4):
-            tab[4 * n + i] = (v >> (96 - 32 * i)) & 0xFFFFFFFF
-    for r in range(16):  # the 4 bits shifted out, x^124..x^127, times x^4, reduced
-        v = 0
-        for b in range(4):
-            if r & (1 << b):
-                v ^= 0xE100 >> (3 - b)
-        tab[64 + r] = v << 16
-    return tab
 
 
 def _mul(y, hi, lo, m127):

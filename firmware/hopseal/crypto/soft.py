@@ -9,6 +9,9 @@ RFC 5869) written here, because MicroPython has no hmac module.
 - The expanded Ed25519 key of the last seed used is cached, so a node signing with its own key
   does one base-point multiplication per signature instead of two.
 - P-256 is not offered: the p256 calls raise CryptoError("P-256 not supported").
+- Where the port compiles viper code (crypto/viper.py), X25519, Ed25519, SHA-512 and AES-GCM's
+  GHASH and CTR run as native kernels (fast25519.py, gcm.py); `SoftCrypto(native=False)` keeps
+  the pure-Python code, which is also the fallback everywhere else. `impl` says which is in use.
 """
 try:
     import hashlib
@@ -16,7 +19,7 @@ except ImportError:
     import uhashlib as hashlib  # MicroPython before 1.21
 
 from hopseal.compat import random_bytes
-from hopseal.crypto import ed25519, x25519
+from hopseal.crypto import ed25519, viper, x25519
 from hopseal.crypto.gcm import AESGCM
 from hopseal.errors import CryptoError
 
@@ -72,15 +75,34 @@ def hkdf_sha256(salt, ikm, info=b"", length=64):
     return bytes(okm[:length])
 
 
+def _fast():
+    """fast25519 where the viper kernels compiled and its workspace fits, else None. Imported
+    only then (and fastgcm.py likewise), so a board on the pure-Python path does not carry
+    their code."""
+    if viper.FE is None or viper.GCM is None:
+        return None
+    from hopseal.crypto import fast25519
+
+    return fast25519 if fast25519.AVAILABLE else None
+
+
 class SoftCrypto:
     """The pure-Python crypto backend. `rng(n)` defaults to os.urandom (inject one for vectors)."""
 
     name = "soft"
 
-    def __init__(self, rng=None):
+    def __init__(self, rng=None, native=None):
         self._rng = rng if rng is not None else random_bytes
         self._ed_seed = None
         self._ed_key = None
+        fast = _fast()
+        if native is None:
+            native = fast is not None
+        elif native and fast is None:
+            raise CryptoError("no viper kernels on this port")
+        self.native = native
+        self.impl = "viper" if native else "python"
+        self._ed = fast if native else ed25519
 
     def random(self, n):
         return self._rng(n)
@@ -101,16 +123,20 @@ class SoftCrypto:
         return priv, self.x25519_public(priv)
 
     def x25519_public(self, priv):
-        return ed25519.base_u(x25519.clamp(priv))
+        return self._ed.base_u(x25519.clamp(priv))
 
     def x25519(self, priv, peer_pub):
-        return x25519.x25519(priv, peer_pub)
+        return self._ed.x25519(priv, peer_pub) if self.native else x25519.x25519(priv, peer_pub)
 
     # AEAD
 
     def aead(self, key):
         if len(key) != 32:
             raise CryptoError("AES-256-GCM key must be 32 bytes")
+        if self.native:
+            from hopseal.crypto import fastgcm
+
+            return fastgcm.AESGCM(key)
         return AESGCM(key)
 
     # Ed25519
@@ -120,7 +146,7 @@ class SoftCrypto:
             raise CryptoError("Ed25519 seed must be 32 bytes")
         seed = bytes(seed)
         if seed != self._ed_seed:
-            self._ed_key = ed25519.keypair(seed)
+            self._ed_key = self._ed.keypair(seed)
             self._ed_seed = seed
         return self._ed_key
 
@@ -129,10 +155,10 @@ class SoftCrypto:
 
     def ed25519_sign(self, seed, msg):
         a, prefix, pub = self._ed_expanded(seed)
-        return ed25519.sign_expanded(a, prefix, pub, bytes(msg))
+        return self._ed.sign_expanded(a, prefix, pub, bytes(msg))
 
     def ed25519_verify(self, pub, msg, sig):
-        return ed25519.verify(pub, msg, sig)
+        return self._ed.verify(pub, msg, sig)
 
     # P-256: not on the board
 

@@ -28,7 +28,7 @@ def _load():
     if sys.implementation.name != "micropython":
         return
     try:
-        from hopseal.crypto import viper_src
+        from hopseal.crypto import viper_src  # a board short of RAM can leave this file out
     except ImportError:
         return
     try:
@@ -38,8 +38,9 @@ def _load():
         if hasattr(viper_src, "SHA512"):
             SHA512 = _compile(viper_src.SHA512)
         AVAILABLE = GCM is not None and FE is not None and SHA512 is not None
-    except Exception:  # SyntaxError / NotImplementedError: no viper emitter on this port
+    except Exception:  # SyntaxError / NotImplementedError: no viper emitter; MemoryError
         GCM = FE = SHA512 = None
+        AVAILABLE = False
     finally:
         sys.modules.pop("hopseal.crypto.viper_src", None)
         pkg = sys.modules.get("hopseal.crypto")
@@ -48,3 +49,4 @@ def _load():
 
 
 _load()
+del _load, _compile  # run once: their bytecode need not stay

@@ -108,3 +108,180 @@ def xor_into(out, a, b, n: int):
         po[i] = pa[i] ^ pb[i]
         i += 1
 """
+
+# GF(2^255 - 19), 16 limbs of 16 bits, one element per 16-word slot of a workspace array('I').
+# Words 0..31 (slots 0 and 1) are the multiplier's scratch. Every slot a program reads holds
+# limbs below 2^16 (a value below 2^256, reduced mod p only loosely), and every op leaves its
+# output so: a product's column sums split into low and high 16-bit halves, so that no sum of
+# sixteen 32-bit products is ever formed: the product is schoolbook, a row per limb of a, with the
+# carry kept below 2^16 so that t + a_i * b_j + carry <= 2^32 - 1; 2^256 = 38 (mod p) folds the
+# top half back. The 16 columns of a row are unrolled (about 1.5 KB of native code each way).
+#
+# run(ws, prog, src, soff) executes a program: 4 bytes per op (op, dst, a, b), slot numbers,
+# ending with op 0. src is a byte buffer of 32-byte little-endian elements, soff an element
+# index into it (LOADB/STOREB address element soff + b).
+#   1 MUL d=a*b   2 SQN d=a^(2^b)   3 ADD d=a+b   4 SUB d=a-b   5 COPY d=a
+#   6 LOADB d=src[soff+b]   7 STOREB src[soff+b]=a   8 NEG d=-a (as 4p - a)
+# ladder(ws, k, prog): the X25519 Montgomery ladder over a clamped scalar k (32 bytes), running
+# prog (one ladder step on slots 3..6) per bit, with the conditional swap of (3, 4) and (5, 6).
+FE = r"""
+@micropython.viper
+def run(ws, prog, src, soff: int):
+    w = ptr32(ws)
+    base = int(w)
+    p = ptr8(prog)
+    src8 = ptr8(src)
+    pc = 0
+    while True:
+        op = p[pc]
+        if op == 0:
+            break
+        d = p[pc + 1] << 4
+        a = p[pc + 2] << 4
+        b = p[pc + 3] << 4
+        pc += 4
+        if op <= 2:
+            reps = 1
+            if op == 2:
+                reps = b >> 4
+                b = a
+            while reps > 0:
+                k = 0
+                while k < 16:
+                    w[k] = 0
+                    k += 1
+                pb = ptr32(base + (b << 2))
+                i = 0
+                while i < 16:
+                    ai = uint(w[a + i])
+                    pt = ptr32(base + (i << 2))
+                    s = uint(pt[0]) + ai * uint(pb[0])
+                    pt[0] = s & 0xFFFF
+                    s = uint(pt[1]) + ai * uint(pb[1]) + (s >> 16)
+                    pt[1] = s & 0xFFFF
+                    s = uint(pt[2]) + ai * uint(pb[2]) + (s >> 16)
+                    pt[2] = s & 0xFFFF
+                    s = uint(pt[3]) + ai * uint(pb[3]) + (s >> 16)
+                    pt[3] = s & 0xFFFF
+                    s = uint(pt[4]) + ai * uint(pb[4]) + (s >> 16)
+                    pt[4] = s & 0xFFFF
+                    s = uint(pt[5]) + ai * uint(pb[5]) + (s >> 16)
+                    pt[5] = s & 0xFFFF
+                    s = uint(pt[6]) + ai * uint(pb[6]) + (s >> 16)
+                    pt[6] = s & 0xFFFF
+                    s = uint(pt[7]) + ai * uint(pb[7]) + (s >> 16)
+                    pt[7] = s & 0xFFFF
+                    s = uint(pt[8]) + ai * uint(pb[8]) + (s >> 16)
+                    pt[8] = s & 0xFFFF
+                    s = uint(pt[9]) + ai * uint(pb[9]) + (s >> 16)
+                    pt[9] = s & 0xFFFF
+                    s = uint(pt[10]) + ai * uint(pb[10]) + (s >> 16)
+                    pt[10] = s & 0xFFFF
+                    s = uint(pt[11]) + ai * uint(pb[11]) + (s >> 16)
+                    pt[11] = s & 0xFFFF
+                    s = uint(pt[12]) + ai * uint(pb[12]) + (s >> 16)
+                    pt[12] = s & 0xFFFF
+                    s = uint(pt[13]) + ai * uint(pb[13]) + (s >> 16)
+                    pt[13] = s & 0xFFFF
+                    s = uint(pt[14]) + ai * uint(pb[14]) + (s >> 16)
+                    pt[14] = s & 0xFFFF
+                    s = uint(pt[15]) + ai * uint(pb[15]) + (s >> 16)
+                    pt[15] = s & 0xFFFF
+                    pt[16] = s >> 16
+                    i += 1
+                c = uint(0)
+                k = 0
+                while k < 16:
+                    c += uint(w[k]) + uint(w[k + 16]) * 38
+                    w[d + k] = c & 0xFFFF
+                    c = c >> 16
+                    k += 1
+                c = c * 38
+                k = 0
+                while c != uint(0):
+                    if k == 16:
+                        c = c * 38
+                        k = 0
+                    c += uint(w[d + k])
+                    w[d + k] = c & 0xFFFF
+                    c = c >> 16
+                    k += 1
+                a = d
+                b = d
+                reps -= 1
+        elif op <= 4 or op == 8:
+            c = uint(0)
+            k = 0
+            while k < 16:
+                if op == 3:
+                    c += uint(w[a + k]) + uint(w[b + k])
+                else:
+                    m = uint(0x1FFFE)
+                    if k == 0:
+                        m = uint(0x1FFB4)
+                    if op == 4:
+                        c += uint(w[a + k]) + m - uint(w[b + k])
+                    else:
+                        c += m - uint(w[a + k])
+                w[d + k] = c & 0xFFFF
+                c = c >> 16
+                k += 1
+            c = c * 38
+            k = 0
+            while c != uint(0):
+                if k == 16:
+                    c = c * 38
+                    k = 0
+                c += uint(w[d + k])
+                w[d + k] = c & 0xFFFF
+                c = c >> 16
+                k += 1
+        elif op == 5:
+            k = 0
+            while k < 16:
+                w[d + k] = w[a + k]
+                k += 1
+        elif op == 6:
+            o = (soff << 5) + (b << 1)
+            k = 0
+            while k < 16:
+                w[d + k] = src8[o] | (src8[o + 1] << 8)
+                o += 2
+                k += 1
+        elif op == 7:
+            o = (soff << 5) + (b << 1)
+            k = 0
+            while k < 16:
+                x = uint(w[a + k])
+                src8[o] = x & 255
+                src8[o + 1] = x >> 8
+                o += 2
+                k += 1
+
+
+@micropython.viper
+def ladder(ws, k, prog):
+    w = ptr32(ws)
+    kb = ptr8(k)
+    swap = 0
+    pos = 254
+    while pos >= 0:
+        bit = (kb[pos >> 3] >> (pos & 7)) & 1
+        if bit != swap:
+            swap = bit
+            i = 48
+            while i < 80:
+                x = w[i]
+                w[i] = w[i + 32]
+                w[i + 32] = x
+                i += 1
+        run(ws, prog, prog, 0)
+        pos -= 1
+    if swap:
+        i = 48
+        while i < 80:
+            x = w[i]
+            w[i] = w[i + 32]
+            w[i + 32] = x
+            i += 1
+"""
