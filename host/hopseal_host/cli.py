@@ -153,13 +153,24 @@ async def open_route(node, text: str, vault, authorized: list[str] | None, timeo
     from hopseal.errors import ReceiveTimeout
     from hopseal.secure.channel import create_secure_channel
     from hopseal.secure.trust import TrustIdentifiers
+    from hopseal.wire.message import TCP, Address
 
+    from .home import parse_hostport
     from .multiaddr import parse
 
+    segs = parse(text)
+    first = segs[0].hops[0] if segs[0].hops else None
+    if first is not None and first.tt == TCP:
+        # dial the first hop here: its text may be an IPv6 address in brackets ([::1]:4000), and a
+        # refused connection is then told before any channel is tried
+        conn = await node.tcp.connect(*parse_hostport(first.text()))
+        segs[0].hops[0] = conn.address
     current: list = []
+    shown: list = []  # the hops as the user wrote them, for messages
     channels = []
-    for seg in parse(text):
+    for seg, written in zip(segs, parse(text)):
         current = current + seg.hops
+        shown = shown + written.hops
         if seg.secure is not None:
             trust = TrustIdentifiers(authorized) if authorized else None
             try:
@@ -168,10 +179,11 @@ async def open_route(node, text: str, vault, authorized: list[str] | None, timeo
                 raise ReceiveTimeout(
                     "no secure channel to %s within %gs: nothing answered along %s; probably no secure-channel "
                     "listener %s there (`hopseal node` runs one named api unless --no-secure-channel)%s"
-                    % (seg.secure, timeout, _route_text(current), seg.secure, _relay_hint(current))) from None
+                    % (seg.secure, timeout, _route_text(shown), seg.secure, _relay_hint(shown))) from None
             print("secure channel to %s established (peer %s)" % (seg.secure, ch.peer()), file=sys.stderr)
             channels.append(ch)
             current = [ch.encryptor_address]
+            shown = shown + [Address.parse("secure/%s" % seg.secure)]
     return current, channels
 
 

@@ -28,6 +28,7 @@ import asyncio
 import logging
 import time
 
+from hopseal.apps.node import hostport_text
 from hopseal.compat import Backoff
 from hopseal.node import Node
 from hopseal.services.basic import Forwarder
@@ -183,9 +184,9 @@ class Gateway:
         if self.cfg.listen is not None:
             self.listener = await self.tcp.listen(*self.cfg.listen)
             self.tcp.on_connection.append(self._wifi_board)
-            where = ", listening on %s:%d" % (self.cfg.listen[0], self.listener.port)
-        print("hopseal %s: hub %s:%d, serial %s%s" % (
-            titled("gateway", self.cfg.name), self.cfg.hub[0], self.cfg.hub[1],
+            where = ", listening on %s" % hostport_text(self.cfg.listen[0], self.listener.port)
+        print("hopseal %s: hub %s, serial %s%s" % (
+            titled("gateway", self.cfg.name), hostport_text(*self.cfg.hub),
             ", ".join("%s=%s" % (p.spec.url, p.spec.name) for p in self.ports.values()) or "none", where), flush=True)
 
     def _wifi_board(self, conn) -> None:

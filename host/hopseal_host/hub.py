@@ -21,7 +21,7 @@ import asyncio
 import logging
 import os
 
-from hopseal.apps.node import build
+from hopseal.apps.node import build, hostport_text
 from hopseal.compat import printable, say
 from hopseal.errors import ConfigError, HopsealError
 from hopseal.secure.trust import channel_only
@@ -92,7 +92,7 @@ async def start_hub(listen: tuple[str, int], crypto, vault, relays_per_owner: in
     node.readings = Readings()
     node.start_worker("readings", node.readings, access=channel_only(readings_from or None))
     listener = await node.tcp.listen(listen[0], listen[1])
-    say("hopseal %s listening on %s:%d" % (titled("hub", name), listen[0], listener.port))
+    say("hopseal %s listening on %s" % (titled("hub", name), hostport_text(listen[0], listener.port)))
     return node, listener
 
 

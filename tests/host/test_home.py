@@ -74,3 +74,23 @@ def test_route_syntax_errors_are_hopseal_errors():
     with pytest.raises(RouteSyntaxError) as e:
         parse("/ip4/127.0.0.1/udp/4000")
     assert isinstance(e.value, HopsealError)
+
+
+def test_hostport_takes_ipv6_in_brackets():
+    assert home.parse_hostport("[::1]:4000") == ("::1", 4000)
+    assert home.parse_hostport("[fe80::1%eth0]:0") == ("fe80::1%eth0", 0)
+    with pytest.raises(ConfigError, match=r"write an IPv6 address in brackets, \[::1\]:4000"):
+        home.parse_hostport("::1:4000")
+    with pytest.raises(ConfigError, match="HOST:PORT"):
+        home.parse_hostport("[]:4000")
+    from hopseal.apps.node import hostport_text
+
+    assert hostport_text("::1", 4000) == "[::1]:4000" and hostport_text("127.0.0.1", 1) == "127.0.0.1:1"
+
+
+def test_ipv6_routes():
+    from hopseal.wire.message import TCP
+
+    (seg,) = parse("/ip6/::1/tcp/4000/service/echo")
+    assert seg.hops[0].tt == TCP and seg.hops[0].text() == "[::1]:4000"
+    assert home.parse_hostport(seg.hops[0].text()) == ("::1", 4000)

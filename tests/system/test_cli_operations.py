@@ -101,3 +101,31 @@ def test_timeouts_say_what_was_probably_wrong(tmp_path):
     assert r.returncode == 1 and r.stderr.startswith("hopseal message send: error: cannot connect to 127.0.0.1:%d"
                                                      % port)
     assert r.stderr.endswith("(is a hub or node listening there?)\n")
+
+
+def test_ipv6_listen_routes_and_relays(tmp_path):
+    import socket
+
+    try:
+        socket.socket(socket.AF_INET6).bind(("::1", 0))
+    except OSError:
+        import pytest
+
+        pytest.skip("no IPv6 loopback here")
+    hub = cli("hub", "-q", "hub", "--listen", "[::1]:0", "--vault", str(tmp_path / "hub"))
+    procs = [hub]
+    try:
+        line = hub.wait_for("listening on")
+        assert line.startswith("hopseal hub listening on [::1]:")
+        port = int(line.rsplit(":", 1)[1])
+        node = cli("node", "-q", "relay", "create", "six", "--at", "[::1]:%d" % port, "--vault", str(tmp_path / "n"))
+        procs.append(node)
+        assert node.wait_for("relay forward_to_six registered") == "relay forward_to_six registered at [::1]:%d" % port
+        for route in ("/ip6/::1/tcp/%d/service/uppercase" % port,
+                      "/ip6/::1/tcp/%d/service/forward_to_six/secure/api/service/uppercase" % port,
+                      "1#[::1]:%d,uppercase" % port):
+            r = run("-q", "message", "send", "hi", "--to", route)
+            assert r.returncode == 0 and r.stdout == "HI\n", (route, r.stderr)
+    finally:
+        for p in procs:
+            p.stop()

@@ -24,11 +24,21 @@ forward_to_NAME at the hub --at and keeps it alive. Ctrl-C stops it."""
 
 
 def parse_hostport(s):
-    """("host", port) from "HOST:PORT"; ConfigError when it is not that."""
+    """("host", port) from "HOST:PORT" or "[IPv6]:PORT" (the brackets are dropped); ConfigError
+    when it is not that."""
     host, _, port = s.rpartition(":")
+    if host[:1] == "[" and host[-1:] == "]":
+        host = host[1:-1]
+    elif ":" in host:
+        raise ConfigError("write an IPv6 address in brackets, [%s]:%s, got %r" % (host, port, s))
     if not host or not port.isdigit() or int(port) > 65535:
         raise ConfigError("expected HOST:PORT with a port up to 65535, got %r" % s)
     return host, int(port)
+
+
+def hostport_text(host, port):
+    """HOST:PORT as parse_hostport reads it: an IPv6 address in brackets."""
+    return ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
 
 
 async def build(name="node", listen=None, forwards=(), crypto=None, services=True, max_frame=None, node=None,
@@ -66,7 +76,8 @@ async def build(name="node", listen=None, forwards=(), crypto=None, services=Tru
     listener = None
     if listen is not None:
         listener = await tcp.listen(listen[0], listen[1])
-        say("hopseal node %slistening on %s:%d" % ("" if name == "node" else name + " ", listen[0], listener.port))
+        say("hopseal node %slistening on %s" % ("" if name == "node" else name + " ",
+                                                 hostport_text(listen[0], listener.port)))
     if relay is not None:
         # `ockam relay create NAME --at HUB --to this node`: forward_to_NAME at the hub leads here,
         # kept alive by pinging through it and re-registering when that fails (ockam-wire §5.3)
@@ -84,7 +95,7 @@ async def build(name="node", listen=None, forwards=(), crypto=None, services=Tru
                 return [ch.encryptor_address]
 
         client = RelayClient(node, await connect() if connect else [hub], name=relay, connect=connect)
-        say("relay %s registered at %s:%d" % (await client.register(), relay_at[0], relay_at[1]))
+        say("relay %s registered at %s" % (await client.register(), hostport_text(relay_at[0], relay_at[1])))
         node.relay_task = asyncio.create_task(client.keep_alive(
             interval=relay_interval,
             on_change=lambda c: say("relay %s registered again" % c.relay_address.text())))
