@@ -92,17 +92,20 @@ P = 2**255 - 19
 class _Fast:
     """fast25519 on kernels("FE") for the duration (CPython: checked 32-bit integers)."""
 
+    _NAMES = ("_FE", "_SHA", "_ws", "_tab", "_sha_st", "_sha_w", "_sha_k")
+
     def __enter__(self):
-        self.saved = (fast25519._FE, fast25519._ws, fast25519._tab)
+        self.saved = [getattr(fast25519, n) for n in self._NAMES]
         ns = kernels("FE")
         if ns is None:
             return None
         if not IS_MP:
-            fast25519.use(ns)
+            fast25519.use(ns, kernels("SHA512"))
         return ns
 
     def __exit__(self, *exc):
-        fast25519._FE, fast25519._ws, fast25519._tab = self.saved
+        for n, v in zip(self._NAMES, self.saved):
+            setattr(fast25519, n, v)
         return False
 
 
@@ -227,3 +230,16 @@ def test_curves_match_reference():
         bad = bytearray(sig)
         bad[i % 64] ^= 1 << (i % 8)
         assert fast.ed25519_verify(pub, msg, bytes(bad)) is ref.ed25519_verify(pub, msg, bytes(bad))
+
+
+def test_sha512_kernel():
+    with _Fast() as ns:
+        if ns is None:
+            return
+        sizes = (0, 3, 111, 112, 127, 128, 129, 239, 240, 256)
+        if IS_MP:
+            sizes += (1000, 4096)
+        for n in sizes:
+            for data in (b"\xff" * n, _rnd(n)):  # all-ones words: every carry column full
+                assert fast25519.sha512(data) == ed25519._sha512_py(data), n
+        assert fast25519.sha512(memoryview(b"abc")) == ed25519.sha512(b"abc")

@@ -10,14 +10,16 @@ verification allocates a few hundred bytes instead of megabytes of big ints.
 Not constant time, as the pure-Python code: the wNAF, the comb and the ladder's swap branch on
 secret bits (see ed25519.py).
 """
+import struct
 from array import array
 
 from hopseal.crypto import ed25519
 from hopseal.crypto.viper import FE as _FE
+from hopseal.crypto.viper import SHA512 as _SHA
 from hopseal.crypto.x25519 import P, clamp
 from hopseal.errors import CryptoError
 
-AVAILABLE = _FE is not None
+AVAILABLE = _FE is not None and _SHA is not None
 
 _MUL = 1
 _SQN = 2
@@ -76,14 +78,56 @@ _CONSTS = (b"\x01" + bytes(31) + bytes(32) + (1629536725068078097449067451316517
 _INIT = _prog((_LOAD, _ONE, 0, 0), (_LOAD, _ZERO, 0, 1), (_LOAD, _D2, 0, 2), (_LOAD, _A24, 0, 3))
 
 
-def use(fe):
-    """Run on the field machine `fe` (viper.FE; the tests pass the same source run over checked
-    32-bit integers): allocate the workspace and load the constants."""
-    global _FE, _ws, _tab
+_IV = (0x6A09E667, 0xF3BCC908, 0xBB67AE85, 0x84CAA73B, 0x3C6EF372, 0xFE94F82B, 0xA54FF53A, 0x5F1D36F1,
+       0x510E527F, 0xADE682D1, 0x9B05688C, 0x2B3E6C1F, 0x1F83D9AB, 0xFB41BD6B, 0x5BE0CD19, 0x137E2179)
+_sha_st = None  # SHA-512 state, schedule and round constants as 32-bit halves (1.3 KB)
+_sha_w = None
+_sha_k = None
+
+
+def use(fe, sha=None):
+    """Run on the field machine `fe` and the SHA-512 kernel `sha` (viper.FE and viper.SHA512;
+    the tests pass the same sources run over checked 32-bit integers): allocate the workspace
+    and the SHA-512 buffers, load the constants."""
+    global _FE, _SHA, _ws, _tab, _sha_st, _sha_w, _sha_k
     _FE = fe
     _ws = array("I", bytes(64 * _SLOTS))
     _tab = bytearray(32 * 4 * 9)
     fe["run"](_ws, _INIT, _CONSTS, 0)
+    if sha is not None:
+        _SHA = sha
+    _sha_st = array("I", _IV)
+    _sha_w = array("I", bytes(640))
+    _sha_k = array("I", struct.unpack(">160I", ed25519._K))
+
+
+def sha512(data):
+    """SHA-512 digest by the viper kernel (the same bytes as ed25519.sha512)."""
+    st = _sha_st
+    for i in range(16):
+        st[i] = _IV[i]
+    compress = _SHA["compress"]
+    n = len(data)
+    full = n & ~127
+    if full:
+        compress(st, _sha_w, _sha_k, data, full)
+    r = n - full
+    tail = bytearray(256 if r >= 112 else 128)
+    tail[:r] = memoryview(data)[full:]
+    tail[r] = 0x80
+    struct.pack_into(">Q", tail, len(tail) - 8, n << 3)
+    compress(st, _sha_w, _sha_k, tail, len(tail))
+    return struct.pack(">16I", *st)
+
+
+def _expand(seed):
+    if len(seed) != 32:
+        raise CryptoError("Ed25519 seed must be 32 bytes")
+    h = sha512(seed)
+    a = bytearray(h[:32])
+    a[0] &= 248
+    a[31] = (a[31] & 127) | 64
+    return a, h[32:]
 
 # --- X25519 ----------------------------------------------------------------------------------
 
@@ -245,14 +289,13 @@ def base_u(kb):
 
 def keypair(seed):
     """(clamped scalar bytes, prefix, public key), as ed25519.keypair."""
-    a, prefix = ed25519._expand(seed)
+    a, prefix = _expand(seed)
     _scalarmult(a, None, 0)
     return bytes(a), prefix, _encode()
 
 
 def sign_expanded(a, prefix, pub, msg):
     """RFC 8032 §5.1.6, as ed25519.sign_expanded."""
-    sha512 = ed25519.sha512
     L = ed25519.L
     r = int.from_bytes(sha512(prefix + msg), "little") % L
     _scalarmult(r.to_bytes(32, "little"), None, 0)
@@ -273,7 +316,7 @@ def verify(pub, msg, sig):
     sb = sig[32:]
     if int.from_bytes(sb, "little") >= ed25519.L:
         return False
-    k = int.from_bytes(ed25519.sha512(sig[:32] + bytes(pub) + bytes(msg)), "little") % ed25519.L
+    k = int.from_bytes(sha512(sig[:32] + bytes(pub) + bytes(msg)), "little") % ed25519.L
     _scalarmult(sb, pt, k)
     return _encode() == sig[:32]
 
@@ -282,7 +325,7 @@ del _pow22501, _inv, _dbl, _add  # builders: only the programs stay
 
 if AVAILABLE:
     try:
-        use(_FE)
+        use(_FE, _SHA)
     except MemoryError:  # the workspace does not fit: the pure-Python path it is
         AVAILABLE = False
         _ws = _tab = None
