@@ -390,11 +390,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="accept only this identifier on the other end of each secure channel")
     ms.set_defaults(func=cmd_message_send)
 
-    from . import gateway, hub, virtual_board
+    from . import gateway, hub, status, virtual_board
 
     hub.add_parser(sub)
     gateway.add_parser(sub)
     virtual_board.add_parser(sub)
+    status.add_parser(sub)
     return p
 
 

@@ -102,6 +102,10 @@ async def serve(args: argparse.Namespace) -> None:
     node, _ = await start_hub(args.listen, crypto, vault, args.relays_per_owner, args.capture,
                               policy=args.relay_policy, max_relays=args.max_relays, readings_from=args.readings_from,
                               transport=transport_options(args))
+    if args.control != "":
+        from .status import Control, default_control
+
+        await Control(node, args.control or default_control("hub")).start()
     try:
         while True:
             await asyncio.sleep(3600)
@@ -132,6 +136,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     h.add_argument("--readings-from", action="append", metavar="IDENTIFIER",
                    help="accept readings only from this identifier (repeatable; default: any verified identity)")
     add_transport_args(h)
+    h.add_argument("--control", default=None, metavar="PATH",
+                   help="the local control socket `hopseal status` reads (default $HOPSEAL_HOME/hub.sock; \"\" for none)")
     h.add_argument("--capture", default=None, metavar="FILE",
                    help="append every byte sent or received on any connection to FILE")
     h.set_defaults(func=lambda a: asyncio.run(serve(a)) or 0)
