@@ -209,6 +209,20 @@ def test_ed25519_on_the_field_machine():
             assert fast25519.verify(pub, msg + b"x", sig) is False
 
 
+def test_decode_matches_reference():
+    with _Fast() as ns:
+        if ns is None:
+            return
+        p = P
+        encs = [(y | (sign << 255)).to_bytes(32, "little")
+                for y, sign in ((0, 0), (1, 0), (1, 1), (2, 0), (p - 1, 0), (p - 1, 1), (p, 0), (p + 1, 0), (2**255 - 1, 1))]
+        encs.append(unhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"))
+        for _ in range(4 if not IS_MP else 200):
+            encs.append(_rnd(32))
+        for e in encs:
+            assert fast25519._decode(e) == ed25519._decode(e), e
+
+
 def test_curves_match_reference():
     if not IS_MP or fast25519._FE is None:
         return  # CPython: the checked runs above; the cross-checks against `cryptography` too

@@ -36,8 +36,8 @@ _T = 8  # 8..15 temporaries
 _I = 16  # 16..24 the inversion's
 _PX, _PY, _PZ, _PT = 26, 27, 28, 29  # the Edwards accumulator
 _C0 = 30  # 30..33 a cached point being added
-_ONE, _ZERO, _D2 = 34, 35, 36
-_SLOTS = 40
+_ONE, _ZERO, _D2, _DC = 34, 35, 36, 37
+_SLOTS = 38
 
 _ws = None  # the workspace: _SLOTS elements, allocated once by use()
 _tab = None  # 8 odd multiples of A, then 2A, cached form (1,152 bytes)
@@ -72,10 +72,13 @@ def _inv(z, out):
     return _pow22501(z) + ((_SQN, _I + 3, _I + 8, 5), (_MUL, out, _I + 3, _I + 2))
 
 
-# src of the constant loads: 1, 0, 2d, 121665
-_CONSTS = (b"\x01" + bytes(31) + bytes(32) + (16295367250680780974490674513165176452449235426866156013048779062215315747161).to_bytes(32, "little")  # 2d
-           + (121665).to_bytes(32, "little"))
-_INIT = _prog((_LOAD, _ONE, 0, 0), (_LOAD, _ZERO, 0, 1), (_LOAD, _D2, 0, 2), (_LOAD, _A24, 0, 3))
+# src of the constant loads: 1, 0, 2d, 121665, d
+_CONSTS = (b"\x01" + bytes(31) + bytes(32)
+           + (16295367250680780974490674513165176452449235426866156013048779062215315747161).to_bytes(32, "little")
+           + (121665).to_bytes(32, "little")
+           + (37095705934669439343138083508754565189542113879843219016388785533085940283555).to_bytes(32, "little"))
+_INIT = _prog((_LOAD, _ONE, 0, 0), (_LOAD, _ZERO, 0, 1), (_LOAD, _D2, 0, 2), (_LOAD, _A24, 0, 3),
+              (_LOAD, _DC, 0, 4))
 
 
 _IV = (0x6A09E667, 0xF3BCC908, 0xBB67AE85, 0x84CAA73B, 0x3C6EF372, 0xFE94F82B, 0xA54FF53A, 0x5F1D36F1,
@@ -305,11 +308,37 @@ def sign_expanded(a, prefix, pub, msg):
     return R + s.to_bytes(32, "little")
 
 
+def _decode(s):
+    """(x, y) of a 32-byte point encoding, or None if it is not canonical (as ed25519._decode)."""
+    if len(s) != 32:
+        return None
+    y = int.from_bytes(s, "little")
+    sign = y >> 255
+    y &= (1 << 255) - 1
+    if y >= P:
+        return None
+    buf = _tab
+    buf[0:32] = y.to_bytes(32, "little")
+    _FE["run"](_ws, _DECODE, buf, 0)
+    x = _canonical(buf[32:64])
+    vxx = _canonical(buf[64:96])
+    u = _canonical(buf[96:128])
+    if vxx != u:
+        if vxx != (P - u) % P:
+            return None
+        x = x * _SQRTM1 % P
+    if x == 0 and sign:
+        return None
+    if (x & 1) != sign:
+        x = P - x
+    return x, y
+
+
 def verify(pub, msg, sig):
     """As ed25519.verify: True or False, never an exception."""
     if len(sig) != 64 or len(pub) != 32:
         return False
-    pt = ed25519._decode(pub)
+    pt = _decode(pub)
     if pt is None:
         return False
     sig = bytes(sig)
@@ -320,6 +349,18 @@ def verify(pub, msg, sig):
     _scalarmult(sb, pt, k)
     return _encode() == sig[:32]
 
+
+# RFC 8032 §5.1.3 decoding, the field part: y from src element 0; out: x = u v^3 (u v^7)^((p-5)/8)
+# to element 1, v x^2 to element 2 and u = y^2 - 1 to element 3 (the caller compares them).
+_u, _v, _v3, _uv7 = _t0, _t1, _t2, _t3
+_DECODE = _prog(*(((_LOAD, _t4, 0, 0), (_SQN, _t5, _t4, 1), (_SUB, _u, _t5, _ONE), (_MUL, _v, _t5, _DC),
+                   (_ADD, _v, _v, _ONE), (_SQN, _v3, _v, 1), (_MUL, _v3, _v3, _v), (_SQN, _uv7, _v3, 1),
+                   (_MUL, _uv7, _uv7, _v), (_MUL, _uv7, _uv7, _u))
+                  + _pow22501(_uv7)
+                  + ((_SQN, _t4, _I + 8, 2), (_MUL, _t4, _t4, _uv7), (_MUL, _t4, _t4, _v3), (_MUL, _t4, _t4, _u),
+                     (_STORE, 0, _t4, 1), (_SQN, _t5, _t4, 1), (_MUL, _t5, _t5, _v), (_STORE, 0, _t5, 2),
+                     (_STORE, 0, _u, 3))))
+_SQRTM1 = 19681161376707505956807079304988542015446066515923890162744021073123829784752
 
 del _pow22501, _inv, _dbl, _add  # builders: only the programs stay
 
