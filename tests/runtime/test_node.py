@@ -245,3 +245,35 @@ def test_reconnect_after_peer_restart():
         await a2.stop()
 
     run(main())
+
+
+def test_ipv6_tcp_hop_is_dialled_once():
+    import sys
+
+    if sys.implementation.name != "cpython":  # the unix port's IPv6 depends on its build
+        return
+    import socket
+
+    if not socket.has_ipv6:
+        return
+    quiet()
+
+    async def main():
+        a = Node("a")
+        ta = TCPTransport(a)
+        start_default_services(a)
+        try:
+            lst = await ta.listen("::1", 0)
+        except OSError:  # no IPv6 loopback here
+            await a.stop()
+            return
+        c = Node("c")
+        tc = TCPTransport(c)
+        for i in range(3):
+            r = await c.send_and_receive(["1#[::1]:%d" % lst.port, "echo"], b"%d" % i, 5)
+            assert r.payload == b"%d" % i
+        assert list(tc.outgoing) == ["[::1]:%d" % lst.port] and len(tc.connections) == 1
+        await c.stop()
+        await a.stop()
+
+    run(main())

@@ -221,7 +221,7 @@ class TCPTransport:
 
     async def connect(self, host, port):
         """Open a connection; returns the StreamConnection (use `.address` in routes)."""
-        key = "%s:%d" % (host, port)
+        key = _key(host, port)
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), self.connect_timeout)
         except (OSError, asyncio.TimeoutError) as e:
@@ -236,6 +236,8 @@ class TCPTransport:
         conn = self.outgoing.get(key)
         if conn is None or conn.closed:
             host, _, port = key.rpartition(":")
+            if host[:1] == "[" and host[-1:] == "]":
+                host = host[1:-1]  # an IPv6 address, [::1]:4000
             if not host or not port.isdigit():
                 raise TransportError("bad TCP address %r" % key)
             conn = await self.connect(host, int(port))
@@ -257,7 +259,7 @@ class TCPTransport:
             bound = server.sockets[0].getsockname()[1]
         listener = TCPListener(self, server, host, bound)
         self.node.on_stop(listener)
-        log.info("listening on %s:%d", host, bound)
+        log.info("listening on %s", _key(host, bound))
         return listener
 
     def _quiet_accept_errors(self, server):
@@ -294,5 +296,10 @@ class TCPTransport:
         self.lines.flush(True)
 
 
+def _key(host, port):
+    """HOST:PORT, an IPv6 address in brackets (the text of its TCP address)."""
+    return ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
+
+
 def tcp_address(host, port):
-    return Address(TCP, "%s:%d" % (host, port))
+    return Address(TCP, _key(host, port))
