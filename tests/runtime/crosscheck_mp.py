@@ -200,21 +200,22 @@ def _handshake_main():
                                                                    c.impl))
 
 
-def _cases_main(path):
+def _cases_main(path, impl):
+    """Run the cases on SoftCrypto's `impl` path (python or viper)."""
     from hopseal.crypto.soft import SoftCrypto
 
     with open(path) as f:
         cases = json.load(f)
-    n, agree, bad = run_cases(SoftCrypto(), cases)
+    n, agree, bad = run_cases(SoftCrypto(native=impl == "viper"), cases)
     for i, op, detail in bad:
         print("DISAGREE", i, op, detail)
-    print("crosscheck: %d cases, %d agree" % (n, agree))
+    print("crosscheck[%s]: %d cases, %d agree" % (impl, n, agree))
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--handshake":
         _handshake_main()
     elif len(sys.argv) > 1:
-        _cases_main(sys.argv[1])
+        _cases_main(sys.argv[1], sys.argv[2])
     else:
         print(__doc__)
