@@ -2,7 +2,8 @@
 
 `GCM` (ghash, ctr_blocks, xor_into), `FE` (the GF(2^255-19) field machine) and `SHA512`
 (compress) are namespaces (dicts) of native functions, or None where the port cannot compile
-viper code: CPython, CircuitPython, a MicroPython build without the native emitter. `AVAILABLE` is
+viper code (CPython, CircuitPython, a MicroPython build without the native emitter) or the heap
+is too short for it at import (_MIN_FREE). `AVAILABLE` is
 True when every kernel compiled. The pure-Python modules check these at import and use their own
 code when they are None, so the backend's answers never depend on the path (tests run both).
 
@@ -10,6 +11,14 @@ The source text comes from viper_src.py, which is dropped from sys.modules once 
 board keeps the native code, not the text.
 """
 import sys
+
+# The fast path's cost at import, measured on the 64-bit unix port (a 32-bit board's is about
+# half): compiling the kernels peaks at 15-30 KB, and fast25519 / fastgcm with their buffers stay
+# at about 20 KB from .mpy or 50 KB from .py source. With less free heap than this after a
+# collection, the board keeps the pure-Python path rather than risk its start-up
+# (tests/system/test_board_start.py: source deployments with a vault at 240-300 KB had 65-95 KB
+# free here and failed to start with the viper path).
+_MIN_FREE = 128 * 1024
 
 GCM = None
 FE = None
@@ -27,9 +36,14 @@ def _load():
     global GCM, FE, SHA512, AVAILABLE
     if sys.implementation.name != "micropython":
         return
+    import gc
+
+    gc.collect()
+    if hasattr(gc, "mem_free") and gc.mem_free() < _MIN_FREE:
+        return  # compiling, and then carrying, the fast path would take the heap the node needs
     try:
         from hopseal.crypto import viper_src  # a board short of RAM can leave this file out
-    except ImportError:
+    except (ImportError, MemoryError):
         return
     try:
         GCM = _compile(viper_src.GCM)
