@@ -22,6 +22,7 @@ from hopseal.errors import ConfigError, HopsealError
 from . import logsetup
 from .home import exit_status, host_crypto, hostport, open_identity, stop_on_signals
 from .limits import add_transport_args, transport_options
+from .status import output_arg
 
 
 class Parser(argparse.ArgumentParser):
@@ -85,9 +86,28 @@ def _forward(s: str) -> tuple[str, tuple[str, int]]:
     return name, hostport(hp)
 
 
-def cmd_node(args: argparse.Namespace) -> int:
-    from hopseal.apps.node import serve
+async def serve_node(control: str | None, **kw) -> None:
+    """The runtime's node (hopseal.apps.node.build) with a control socket for `hopseal status node`."""
+    from hopseal.apps.node import build
 
+    from .status import start_control
+
+    node, _ = await build(**kw)
+    try:
+        await start_control(node, control, "node", kw.get("name"))
+        while True:
+            await asyncio.sleep(3600)
+    finally:
+        await node.stop()
+
+
+def _control_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--control", default=None, metavar="PATH",
+                   help="the local control socket `hopseal status node` reads (default $HOPSEAL_HOME/node.sock, "
+                   "node-NAME.sock for another --name; \"\" for none)")
+
+
+def cmd_node(args: argparse.Namespace) -> int:
     if (args.relay is None) != (args.at is None):
         raise HopsealError("--relay NAME and --at HOST:PORT go together")
     kw: dict = dict(name=args.name, listen=args.listen, forwards=args.forward, relay=args.relay, relay_at=args.at,
@@ -96,7 +116,7 @@ def cmd_node(args: argparse.Namespace) -> int:
         crypto = host_crypto()
         kw.update(crypto=crypto, vault=open_identity(args.vault, crypto), secure_only=args.secure_only,
                   authorized=args.authorized or None)
-    asyncio.run(serve(**kw))
+    asyncio.run(serve_node(args.control, **kw))
     return 0
 
 
@@ -118,18 +138,25 @@ def _relay_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_relay_create(args: argparse.Namespace) -> int:
-    from hopseal.apps.node import serve
-
     crypto = host_crypto()
-    asyncio.run(serve(name=args.relay, listen=None, forwards=[], crypto=crypto, vault=open_identity(args.vault, crypto),
+    asyncio.run(serve_node(args.control, name=args.relay, listen=None, forwards=[], crypto=crypto, vault=open_identity(args.vault, crypto),
                       secure_only=args.secure_only, authorized=args.authorized or None, relay=args.relay, relay_at=args.at,
                       relay_interval=args.ping_interval))
     return 0
 
 
+def _print_json(data) -> None:
+    import json
+
+    print(json.dumps(data, indent=2))
+
+
 def cmd_identity_create(args: argparse.Namespace) -> int:
     v = open_identity(args.vault)
-    print(v.identifier_text())
+    if args.output == "json":
+        _print_json({"identifier": v.identifier_text()})
+    else:
+        print(v.identifier_text())
     return 0
 
 
@@ -137,7 +164,13 @@ def cmd_identity_show(args: argparse.Namespace) -> int:
     from hopseal.compat import hexstr
 
     v = open_identity(args.vault)
-    if args.full:
+    if args.output == "json":
+        data = {"identifier": v.identifier_text()}
+        if args.full:
+            data.update(change_history=hexstr(v.identity.change_history), x25519_static_key=hexstr(v.x25519_pub),
+                        attestation=hexstr(v.attestation), attestation_expires_at=v.attestation_expires_at)
+        _print_json(data)
+    elif args.full:
         print("identifier:        %s" % v.identifier_text())
         print("change history:    %s" % hexstr(v.identity.change_history))
         print("x25519 static key: %s" % hexstr(v.x25519_pub))
@@ -233,6 +266,8 @@ def cmd_message_send(args: argparse.Namespace) -> int:
     else:
         payload = bare.encode_string(args.message)
 
+    peers: list[str] = []
+
     async def go() -> bytes:
         crypto = host_crypto()
         node = Node("cli", crypto=crypto)
@@ -251,22 +286,28 @@ def cmd_message_send(args: argparse.Namespace) -> int:
                     raise
                 raise TransportError("%s (is a hub or node listening there?)" % e) from None
             for ch in channels:
+                peers.append(ch.peer())
                 await ch.close()
             return reply.payload
         finally:
             await node.stop()
 
     data = asyncio.run(go())
-    if args.hex:
-        print(data.hex())
-        return 0
     text = None
-    if not args.raw:
+    if not args.raw and not args.hex:
         try:
             text = bare.decode_string(data)  # a reply in the form we sent
         except (DecodeError, UnicodeError):
             pass
-    print(text if text is not None else data.decode(errors="replace"))
+    if args.output == "json":
+        # reply: the text as printed without --output (null with --hex); reply_hex: its bytes as they came
+        _print_json({"to": args.to, "reply": None if args.hex else (text if text is not None else
+                                                                      data.decode(errors="replace")),
+                     "reply_hex": data.hex(), "secure_channels": peers})
+    elif args.hex:
+        print(data.hex())
+    else:
+        print(text if text is not None else data.decode(errors="replace"))
     return 0
 
 
@@ -326,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not start the `api` secure-channel listener (no identity needed)")
     _relay_args(n)
     add_transport_args(n)
+    _control_arg(n)
     n.set_defaults(func=cmd_node)
 
     rel = sub.add_parser("relay", help="create a relay at a hub that leads to a node here",
@@ -346,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     _identity_args(rc)
     rc.add_argument("--ping-interval", type=float, default=10.0, metavar="S",
                     help="seconds between pings through the relay (default 10; Ockam sessions ping every 10 s)")
+    _control_arg(rc)
     rc.set_defaults(func=cmd_relay_create)
 
     ident = sub.add_parser("identity", help="create or show this host's identity",
@@ -355,10 +398,12 @@ def build_parser() -> argparse.ArgumentParser:
     isub.required = True
     ic = isub.add_parser("create", help="create the identity (if missing) and print its identifier")
     ic.add_argument("--vault", default=None, metavar="PATH", help="identity file (default $HOPSEAL_HOME/identity)")
+    output_arg(ic)
     ic.set_defaults(func=cmd_identity_create)
     ish = isub.add_parser("show", help="print the identifier (and with --full the keys and documents)")
     ish.add_argument("--vault", default=None, metavar="PATH", help="identity file (default $HOPSEAL_HOME/identity)")
     ish.add_argument("--full", action="store_true", help="also print the change history, static key and attestation")
+    output_arg(ish)
     ish.set_defaults(func=cmd_identity_show)
 
     msg = sub.add_parser("message", help="send a message along a route (through secure channels)",
@@ -388,6 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     ms.add_argument("--vault", default=None, metavar="PATH", help="identity file for secure channels")
     ms.add_argument("--authorized", type=identifier_arg, action="append", default=[], metavar="IDENTIFIER",
                     help="accept only this identifier on the other end of each secure channel")
+    output_arg(ms)
     ms.set_defaults(func=cmd_message_send)
 
     from . import gateway, hub, status, virtual_board

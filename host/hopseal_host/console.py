@@ -38,9 +38,10 @@ class ConsoleLines:
 
     MAX_LINE = 1024
 
-    def __init__(self, name: str, out=None):
+    def __init__(self, name: str, out=None, on_line=None):
         self.name = name
         self.out = out
+        self.on_line = on_line  # fn(text): each line as shown (the gateway reads announcements)
         self.buf = b""
         self.since = 0.0
         self.lines = 0
@@ -70,3 +71,5 @@ class ConsoleLines:
         self.lines += 1
         print("[%s] %s" % (self.name, text), file=self.out or sys.stdout, flush=True)
         console_log.debug("[%s] %s", self.name, text)
+        if self.on_line is not None:
+            self.on_line(text)

@@ -68,13 +68,47 @@ class HubWorker(Forwarder):
         await Forwarder.handle_message(self, node, msg)
 
 
+def _text(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else str(value)
+
+
 class PortState:
+    """One serial port: its connection of the moment and what status shows about it.
+
+    `identifier` and `relay` are what the board announces on its console ("identity I…", "relay
+    forward_to_NAME registered"): its own claim, shown as such; the hub verifies identities."""
+
     def __init__(self, spec: PortSpec):
         self.spec = spec
         self.conn: SerialConnection | None = None
-        self.console = ConsoleLines(spec.name)
+        self.console = ConsoleLines(spec.name, on_line=self._line)
         self.opens = 0
-        self.status = "closed"
+        self.status = "closed"  # the port: closed, absent (cannot open), open; up/down: its link
+        self.identifier: str | None = None
+        self.relay: str | None = None
+
+    def _line(self, text: str) -> None:
+        if text.startswith("identity I") and len(text) == 9 + 65:
+            ident = text[9:]
+            if all(c in "0123456789abcdef" for c in ident[1:]):
+                self.identifier = ident
+        elif text.startswith("relay forward_to_") and text.endswith(" registered") and text.count(" ") == 2:
+            self.relay = text.split()[1]
+
+    def snapshot(self, now: int) -> dict:
+        from hopseal.compat import ticks_diff
+
+        conn = self.conn if self.conn is not None and not self.conn.closed else None
+        link = conn.link if conn is not None else None
+        heard = link.heard if link is not None else None
+        return {"name": self.spec.name, "port": self.spec.url,
+                "port_state": "open" if self.status in ("open", "up", "down") else self.status,
+                "link": "up" if conn is not None and conn.up else "down",
+                "last_seen_s": None if heard is None else round(ticks_diff(now, heard) / 1000, 1),
+                "peer_name": _text(link.peer_name) if link is not None and link.peer_name else None,  # from its HELLO
+                "identifier": self.identifier, "relay": self.relay, "opens": self.opens,
+                "rtt_ms": link.rtt_ms if link is not None else None,
+                "counters": conn.stats() if conn is not None else {}}
 
 
 class Gateway:
@@ -185,9 +219,33 @@ class Gateway:
             self.listener = await self.tcp.listen(*self.cfg.listen)
             self.tcp.on_connection.append(self._wifi_board)
             where = ", listening on %s" % hostport_text(self.cfg.listen[0], self.listener.port)
+        if self.cfg.control != "":
+            from .status import Control, default_control
+
+            started = time.time()
+            await Control(self.node, self.cfg.control or default_control("gateway", self.cfg.name), "gateway",
+                          lambda: self.snapshot(started)).start()
         print("hopseal %s: hub %s, serial %s%s" % (
             titled("gateway", self.cfg.name), hostport_text(*self.cfg.hub),
             ", ".join("%s=%s" % (p.spec.url, p.spec.name) for p in self.ports.values()) or "none", where), flush=True)
+
+    def snapshot(self, started: float) -> dict:
+        """What `hopseal status gateway` shows (stable JSON field names)."""
+        from hopseal.compat import ticks_ms
+
+        from .status import connections
+
+        now = ticks_ms()
+        hub = self.hub_conn
+        conns = connections(self.node, now)
+        return {"kind": "gateway", "name": self.cfg.name, "uptime_s": round(time.time() - started, 1),
+                "hub": {"address": hostport_text(*self.cfg.hub), "state": "up" if hub is not None and not hub.closed
+                        else "down", "connects": self.hub_connects, "dropped": self.hub.dropped,
+                        "forwarded": self.hub.forwarded},
+                "boards": [ps.snapshot(now) for ps in self.ports.values()],
+                "listen": hostport_text(self.cfg.listen[0], self.listener.port) if self.listener else None,
+                "wifi_boards": [c for c in conns if c["incoming"]],
+                "counters": dict(sorted(self.node.counters.items()))}
 
     def _wifi_board(self, conn) -> None:
         log.info("Wi-Fi board connected from %s", conn.peer)
@@ -267,6 +325,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    "that the gateway carries only ciphertext)")
     g.add_argument("--backoff-max", type=float, metavar="S",
                    help="longest wait between reconnection attempts (default 5)")
+    g.add_argument("--control", metavar="PATH",
+                   help="the local control socket `hopseal status gateway` reads (default "
+                   "$HOPSEAL_HOME/gateway.sock, gateway-NAME.sock with --name; \"\" for none)")
     g.set_defaults(func=cmd_gateway)
     return g
 

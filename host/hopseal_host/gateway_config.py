@@ -41,6 +41,7 @@ class GatewayConfig:
     backoff_initial: float = 0.2
     backoff_max: float = 5.0
     capture: str | None = None
+    control: str | None = None  # the status socket; None: the default, "": none
 
 
 def default_port_name(url: str) -> str:
@@ -117,11 +118,12 @@ def load_toml(path: str) -> ConfigFile:
 
 
 _KEYS = ("hub", "serial", "listen", "name", "baud", "ping_interval", "down_after", "max_body", "backoff_max",
-         "backoff_initial", "capture")
+         "backoff_initial", "capture", "control")
 # key: (type, what a value must be, an example)
 _TYPED = {
     "name": (str, "a string", '"gateway"'),
     "capture": (str, "a file name", '"gateway.cap"'),
+    "control": (str, "a socket path", '"/run/hopseal/gateway.sock"'),
     "baud": (int, "a whole number", "115200"),
     "down_after": (int, "a whole number of intervals", str(DEFAULT_DOWN_AFTER)),
     "max_body": (int, "a whole number of bytes", str(DEFAULT_MAX_BODY)),
@@ -129,7 +131,7 @@ _TYPED = {
     "backoff_max": (float, "a number of seconds", "5"),
     "backoff_initial": (float, "a number of seconds", "0.2"),
 }
-_FLAGS = ("name", "baud", "ping_interval", "down_after", "max_body", "backoff_max", "capture")
+_FLAGS = ("name", "baud", "ping_interval", "down_after", "max_body", "backoff_max", "capture", "control")
 _PORT_KEYS = ("url", "name", "baud")
 
 

@@ -102,10 +102,9 @@ async def serve(args: argparse.Namespace) -> None:
     node, _ = await start_hub(args.listen, crypto, vault, args.relays_per_owner, args.capture,
                               policy=args.relay_policy, max_relays=args.max_relays, readings_from=args.readings_from,
                               transport=transport_options(args))
-    if args.control != "":
-        from .status import Control, default_control
+    from .status import start_control
 
-        await Control(node, args.control or default_control("hub")).start()
+    await start_control(node, args.control, "hub")
     try:
         while True:
             await asyncio.sleep(3600)

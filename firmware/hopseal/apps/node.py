@@ -95,6 +95,7 @@ async def build(name="node", listen=None, forwards=(), crypto=None, services=Tru
                 return [ch.encryptor_address]
 
         client = RelayClient(node, await connect() if connect else [hub], name=relay, connect=connect)
+        node.relay_client = client  # for the host's status
         say("relay %s registered at %s" % (await client.register(), hostport_text(relay_at[0], relay_at[1])))
         node.relay_task = asyncio.create_task(client.keep_alive(
             interval=relay_interval,

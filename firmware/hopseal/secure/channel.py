@@ -71,6 +71,7 @@ class SecureChannel:
         self.origin = None  # the connection (or channel) its handshake arrived through
         self.carrier = False  # True: it carries a relay's traffic (trust.channel_only refuses it)
         self.active = ticks_ms()
+        self.opened = None  # ticks when the handshake completed (status: the channel's age)
         self.on_close = []  # callbacks(channel) when it ends, whichever way
         self._carrier = None  # the transport connection it runs over, once ready
         node.start_worker(self.decryptor_address, _DecryptorWorker(self))
@@ -113,6 +114,7 @@ class SecureChannel:
         self.handshake = None
         self.node.start_worker(self.encryptor_address, _EncryptorWorker(self))
         self.ready = True
+        self.opened = ticks_ms()
         # the channel ends with the connection it runs over (found by its first hop's worker)
         carrier = self.node.workers.get(self.remote_route[0].value) if self.remote_route else None
         if carrier is not None and hasattr(carrier, "on_close") and not getattr(carrier, "closed", False):
