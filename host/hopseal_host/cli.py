@@ -20,7 +20,7 @@ import sys
 from hopseal.errors import ConfigError, HopsealError
 
 from . import logsetup
-from .home import exit_status, host_crypto, hostport, open_identity, stop_on_signals
+from .home import exit_status, host_crypto, hostport, identifier_arg, open_identity, stop_on_signals
 from .limits import add_transport_args, transport_options
 from .status import output_arg
 
@@ -54,18 +54,6 @@ def _verbosity_args(p: argparse.ArgumentParser, after_command: bool = False) -> 
                    help="more log output (repeat for debug); errors come with their traceback")
     p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS if after_command else False,
                    help="only warnings and errors")
-
-
-def identifier_arg(text: str) -> str:
-    """argparse `type=` for --authorized: an identifier, "I" followed by 64 hex characters."""
-    from hopseal.secure.identity import parse_identifier
-
-    try:
-        parse_identifier(text)
-    except HopsealError:
-        raise argparse.ArgumentTypeError("%r is not an identifier: expected I followed by 64 hex characters "
-                                         "(`hopseal identity show` prints one)" % text) from None
-    return text
 
 
 def route_arg(text: str) -> str:
@@ -368,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     _relay_args(n)
     add_transport_args(n)
     _control_arg(n)
+    config_arg(n)
     n.set_defaults(func=cmd_node)
 
     rel = sub.add_parser("relay", help="create a relay at a hub that leads to a node here",
@@ -466,6 +455,28 @@ def describe(e: BaseException) -> str:
     return str(e) or type(e).__name__
 
 
+def with_config(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str] | None):
+    """For a command whose flags a config file mirrors (`config_keys`: hub, node): the file's values
+    become the command's defaults and the command line is parsed again, so flags win and a
+    repeatable flag adds to the file's list. ConfigError (file and line) for a wrong key or value."""
+    path = getattr(args, "config", None)
+    if not path or not getattr(args, "config_keys", False):
+        return args
+    from .config import load_toml, values_for
+
+    command = CommandParser.by_prog[args.prog]
+    command.set_defaults(**values_for(command, load_toml(path)))
+    return parser.parse_args(argv)
+
+
+def config_arg(p: argparse.ArgumentParser) -> None:
+    """--config FILE for a command whose TOML keys are its flags (see config.py)."""
+    p.add_argument("--config", metavar="FILE",
+                   help="read settings from a TOML file whose keys are the flags (--relays-per-owner: "
+                   "relays_per_owner = 16; repeatable flags take lists); flags given here win")
+    p.set_defaults(config_keys=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)  # a usage mistake exits here: one line, status 2
@@ -485,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
         return status
 
     try:
+        args = with_config(parser, args, argv)
         return args.func(args) or 0
     except KeyboardInterrupt as e:
         print("stopped", file=sys.stderr, flush=True)

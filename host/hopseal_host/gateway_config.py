@@ -18,7 +18,8 @@ from hopseal.errors import ConfigError
 from hopseal.wire.serial_frame import DEFAULT_MAX_BODY
 from hopseal.wire.serial_link import DEFAULT_DOWN_AFTER, DEFAULT_INTERVAL
 
-from .home import parse_hostport
+from .config import ConfigFile, check_keys, hostport_value, load_toml, toml_text, typed  # noqa: F401 (re-exported)
+from .config import where as _where
 
 
 @dataclass
@@ -73,50 +74,6 @@ def port_arg(text: str) -> PortSpec:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-class ConfigFile(dict):
-    """A TOML file's top-level table that knows its path and where each top-level key is written,
-    so a message can say `gateway.toml line 3: ...`."""
-
-    def __init__(self, data: dict, path: str = "the config file", text: str = ""):
-        super().__init__(data)
-        self.path = path
-        self.text = text
-
-    def where(self, key: str) -> str:
-        in_table = False  # top-level keys come before the first [table] header
-        for n, line in enumerate(self.text.splitlines(), 1):
-            stripped = line.strip()
-            if stripped.startswith("["):
-                in_table = True
-                if stripped.split("#", 1)[0].strip().strip("[]").strip() == key:  # [[serial]] tables
-                    return "%s line %d" % (self.path, n)
-            elif not in_table and "=" in stripped and stripped.split("=", 1)[0].strip().strip("\"'") == key:
-                return "%s line %d" % (self.path, n)
-        return self.path
-
-
-def load_toml(path: str) -> ConfigFile:
-    """The config file; ConfigError (one line, naming the file) if it cannot be read or is not TOML."""
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise ConfigError("cannot read the config file %s: %s" % (path, e.strerror or e)) from None
-    text = raw.decode("utf-8", "replace")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        hint = ""
-        if "immutable namespace" in str(e) or "overwrite" in str(e).lower():
-            hint = ": each key once (serial is either a list, serial = [...], or [[serial]] tables, not both)"
-        raise ConfigError("%s is not valid TOML: %s%s" % (path, e, hint)) from None
-    return ConfigFile(data, path, text)
-
-
 _KEYS = ("hub", "serial", "listen", "name", "baud", "ping_interval", "down_after", "max_body", "backoff_max",
          "backoff_initial", "capture", "control")
 # key: (type, what a value must be, an example)
@@ -135,48 +92,15 @@ _FLAGS = ("name", "baud", "ping_interval", "down_after", "max_body", "backoff_ma
 _PORT_KEYS = ("url", "name", "baud")
 
 
-def _where(t: dict, key: str) -> str:
-    return t.where(key) if isinstance(t, ConfigFile) else "the config file"
-
-
 def _typed(t: dict, key: str, value):
-    """`value` of `key` if it has the key's type (an int is fine where seconds are wanted, a bool never)."""
-    kind, what, example = _TYPED[key]
-    ok = isinstance(value, kind) or (kind is float and isinstance(value, int))
-    if not ok or isinstance(value, bool):
-        raise ConfigError("%s: %s = %s: expected %s, e.g. %s = %s"
-                          % (_where(t, key), key, _toml(value), what, key, example))
-    return kind(value)
-
-
-def _toml(value) -> str:
-    """`value` written as in TOML (for messages)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"%s"' % value.replace("\\", "\\\\").replace('"', '\\"')
-    if isinstance(value, list):
-        return "[%s]" % ", ".join(_toml(v) for v in value)
-    if isinstance(value, dict):
-        return "{%s}" % ", ".join("%s = %s" % (k, _toml(v)) for k, v in value.items())
-    return str(value)
-
-
-def _hostport(t: dict, key: str, value) -> tuple[str, int]:
-    if not isinstance(value, str):
-        raise ConfigError('%s: %s = %s: expected a string "HOST:PORT", e.g. %s = "127.0.0.1:4000"'
-                          % (_where(t, key), key, _toml(value), key))
-    try:
-        return parse_hostport(value)
-    except ConfigError as e:
-        raise ConfigError("%s: %s: %s" % (_where(t, key), key, e)) from None
+    return typed(t, key, value, *_TYPED[key])
 
 
 def _serial(t: dict) -> list[PortSpec]:
     items = t["serial"]
     where = _where(t, "serial")
     if not isinstance(items, list):
-        example = _toml([items]) if isinstance(items, str) else '["/dev/ttyACM0=pico"]'
+        example = toml_text([items]) if isinstance(items, str) else '["/dev/ttyACM0=pico"]'
         raise ConfigError("%s: serial must be a list of ports, e.g. serial = %s" % (where, example))
     out = []
     for item in items:
@@ -188,35 +112,29 @@ def _serial(t: dict) -> list[PortSpec]:
             continue
         if not isinstance(item, dict) or not isinstance(item.get("url"), str):
             raise ConfigError('%s: serial entries are "URL[=NAME]" strings or [[serial]] tables with url = "..." '
-                              "(and name, baud), not %s" % (where, _toml(item)))
+                              "(and name, baud), not %s" % (where, toml_text(item)))
         unknown = sorted(set(item) - set(_PORT_KEYS))
         if unknown:
             raise ConfigError("%s: unknown key %s in a serial port (%s)" % (where, unknown[0], ", ".join(_PORT_KEYS)))
         name, baud = item.get("name"), item.get("baud")
         if name is not None and not isinstance(name, str):
-            raise ConfigError('%s: serial port name = %s: expected a string, e.g. name = "pico"' % (where, _toml(name)))
+            raise ConfigError('%s: serial port name = %s: expected a string, e.g. name = "pico"' % (where, toml_text(name)))
         if baud is not None and (not isinstance(baud, int) or isinstance(baud, bool)):
             raise ConfigError("%s: serial port baud = %s: expected a whole number, e.g. baud = 115200"
-                              % (where, _toml(baud)))
+                              % (where, toml_text(baud)))
         out.append(PortSpec(item["url"], name or default_port_name(item["url"]), baud))
     return out
 
 
 def config_from(toml: dict | None, args: argparse.Namespace | None = None) -> GatewayConfig:
     """TOML values first, then command-line flags that were given (flags win; --serial adds)."""
-    import difflib
-
     cfg = GatewayConfig()
     t = toml or {}
-    for key in t:
-        if key not in _KEYS:
-            near = difflib.get_close_matches(key, _KEYS, 1)
-            raise ConfigError("%s: unknown key %s (%s)" % (
-                _where(t, key), key, ("did you mean %s?" % near[0]) if near else "keys: " + ", ".join(_KEYS)))
+    check_keys(t, _KEYS)
     if "hub" in t:
-        cfg.hub = _hostport(t, "hub", t["hub"])
+        cfg.hub = hostport_value(t, "hub", t["hub"])
     if "listen" in t:
-        cfg.listen = _hostport(t, "listen", t["listen"])
+        cfg.listen = hostport_value(t, "listen", t["listen"])
     for k in _TYPED:
         if k in t:
             setattr(cfg, k, _typed(t, k, t[k]))

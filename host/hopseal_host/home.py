@@ -77,6 +77,18 @@ def hostport(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def identifier_arg(text: str) -> str:
+    """argparse `type=` for --authorized: an identifier, "I" followed by 64 hex characters."""
+    from hopseal.secure.identity import parse_identifier
+
+    try:
+        parse_identifier(text)
+    except HopsealError:
+        raise argparse.ArgumentTypeError("%r is not an identifier: expected I followed by 64 hex characters "
+                                         "(`hopseal identity show` prints one)" % text) from None
+    return text
+
+
 class Stopped(KeyboardInterrupt):
     """KeyboardInterrupt raised by a signal handler of stop_on_signals; `signum` says which."""
 

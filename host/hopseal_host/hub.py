@@ -28,7 +28,7 @@ from hopseal.secure.trust import channel_only
 from hopseal.services.relay import CHANNEL, OPEN, RelayPolicy, RelayService
 
 from .capture import Capture
-from .home import default_home, host_crypto, hostport, open_identity, titled
+from .home import default_home, host_crypto, hostport, identifier_arg, open_identity, titled
 from .limits import add_transport_args, transport_options
 
 log = logging.getLogger("hopseal.hub")
@@ -132,12 +132,16 @@ def add_parser(sub) -> argparse.ArgumentParser:
     h.add_argument("--relays-per-owner", "--relays-per-connection", type=int, default=16, metavar="N",
                    help="refuse more than N relays held by one owner (identity or connection; default 16)")
     h.add_argument("--max-relays", type=int, default=10000, metavar="N", help="relays the hub holds at most (default 10000)")
-    h.add_argument("--readings-from", action="append", metavar="IDENTIFIER",
+    h.add_argument("--readings-from", type=identifier_arg, action="append", metavar="IDENTIFIER",
                    help="accept readings only from this identifier (repeatable; default: any verified identity)")
     add_transport_args(h)
     h.add_argument("--control", default=None, metavar="PATH",
                    help="the local control socket `hopseal status` reads (default $HOPSEAL_HOME/hub.sock; \"\" for none)")
     h.add_argument("--capture", default=None, metavar="FILE",
                    help="append every byte sent or received on any connection to FILE")
+    h.add_argument("--config", metavar="FILE",
+                   help="read settings from a TOML file whose keys are the flags (relay_policy = \"open\", "
+                   "relays_per_owner = 16, readings_from = [\"I…\"]); flags given here win")
+    h.set_defaults(config_keys=True)
     h.set_defaults(func=lambda a: asyncio.run(serve(a)) or 0)
     return h

@@ -98,3 +98,8 @@ def _seconds(text: str) -> float:
     if not 0 <= s < 1e7:
         raise argparse.ArgumentTypeError("expected seconds (0 or more), got %r" % text)
     return s
+
+
+# what these flags take in a config file (config.py): a TOML number, checked as the flag checks it
+_positive_int.toml_kind = int  # type: ignore[attr-defined]
+_seconds.toml_kind = float  # type: ignore[attr-defined]
