@@ -357,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_transport_args(n)
     _control_arg(n)
     config_arg(n)
+    logsetup.add_log_format_arg(n)
     n.set_defaults(func=cmd_node)
 
     rel = sub.add_parser("relay", help="create a relay at a hub that leads to a node here",
@@ -378,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--ping-interval", type=float, default=10.0, metavar="S",
                     help="seconds between pings through the relay (default 10; Ockam sessions ping every 10 s)")
     _control_arg(rc)
+    logsetup.add_log_format_arg(rc)
     rc.set_defaults(func=cmd_relay_create)
 
     ident = sub.add_parser("identity", help="create or show this host's identity",
@@ -469,6 +471,14 @@ def with_config(parser: argparse.ArgumentParser, args: argparse.Namespace, argv:
     return parser.parse_args(argv)
 
 
+def reparse(argv: list[str] | None) -> argparse.Namespace:
+    """The command line parsed again by a fresh parser, with the config file read again (SIGHUP);
+    ConfigError for a mistake in the file (the running command keeps its settings)."""
+    parser = build_parser()
+    args, _ = parser.parse_known_args(argv)
+    return with_config(parser, args, argv)
+
+
 def config_arg(p: argparse.ArgumentParser) -> None:
     """--config FILE for a command whose TOML keys are its flags (see config.py)."""
     p.add_argument("--config", metavar="FILE",
@@ -483,23 +493,38 @@ def main(argv: list[str] | None = None) -> int:
     if extra:  # told by the command's parser, so the message names the command
         CommandParser.by_prog.get(args.prog, parser).error("unrecognized arguments: %s" % " ".join(extra))
     verbose = args.verbose or 0
-    logsetup.setup(-1 if args.quiet else verbose)
+    logsetup.setup(-1 if args.quiet else verbose, getattr(args, "log_format", "text"))
     stop_on_signals()
     prog = args.prog
+    json_logs = [getattr(args, "log_format", "text") == "json"]
 
-    def fail(e: BaseException, status: int, what: str = "error") -> int:
-        if verbose:
+    def tell(level: int, text: str, e: BaseException | None = None) -> None:
+        """A last word on stderr: a line of text, or with --log-format json a log record (so every
+        stderr line is JSON for the log shipper)."""
+        if json_logs[0]:
+            import logging
+
+            logging.getLogger("hopseal.cli").log(level, text, exc_info=e if verbose and e is not None else None)
+            return
+        if verbose and e is not None:
             import traceback
 
             traceback.print_exception(type(e), e, e.__traceback__, file=sys.stderr)
-        print("%s: %s: %s" % (prog, what, describe(e)), file=sys.stderr, flush=True)
+        print(text, file=sys.stderr, flush=True)
+
+    def fail(e: BaseException, status: int, what: str = "error") -> int:
+        tell(40, "%s: %s: %s" % (prog, what, describe(e)), e)
         return status
 
     try:
         args = with_config(parser, args, argv)
+        if getattr(args, "log_format", "text") != "text":  # set in the config file
+            logsetup.setup(-1 if args.quiet else verbose, args.log_format)
+            json_logs[0] = args.log_format == "json"
+        args.reparse = lambda: reparse(argv)  # SIGHUP: the config file read again (see with_config)
         return args.func(args) or 0
     except KeyboardInterrupt as e:
-        print("stopped", file=sys.stderr, flush=True)
+        tell(20, "stopped")
         return exit_status(e)
     except ConfigError as e:
         return fail(e, 2)
@@ -507,8 +532,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(e, 1)
     except Exception as e:  # a bug: still one line, the traceback with -v
         if not verbose:
-            print("%s: internal error: %s: %s (run again with -v for the traceback, and please report it)"
-                  % (prog, type(e).__name__, e), file=sys.stderr, flush=True)
+            tell(40, "%s: internal error: %s: %s (run again with -v for the traceback, and please report it)"
+                 % (prog, type(e).__name__, e))
             return 1
         return fail(e, 1, "internal error")
 

@@ -15,6 +15,9 @@ Rules upheld here:
   closes. One port failing never affects another.
 - When the hub connection comes back, every serial link gets a fresh HELLO, which boards take as
   a restart of the path behind the link: they re-register their relays.
+- SIGHUP (`systemctl reload`) reads the config file again and applies its serial ports: new ones
+  are opened, removed ones closed, changed ones reopened, the others keep their links. Other
+  settings need a restart; a warning says which changed.
 - Console text is split into lines, made safe to print (control characters escaped) and shown
   as `[NAME] line`; it is also logged at DEBUG on `hopseal.console`.
 
@@ -40,6 +43,7 @@ from hopseal.wire.serial_link import DEFAULT_DOWN_AFTER, DEFAULT_INTERVAL
 from .console import ConsoleLines
 from .gateway_config import GatewayConfig, PortSpec, config_from, load_toml, port_arg
 from .home import hostport, stop_on_signals, titled
+from .logsetup import add_log_format_arg
 from .serial_port import SerialPortStream
 
 log = logging.getLogger("hopseal.gateway")
@@ -126,6 +130,9 @@ class Gateway:
         self.ports = {p.name: PortState(p) for p in cfg.serial}
         self.listener = None
         self.tasks: list[asyncio.Task] = []
+        self.port_tasks: dict[str, asyncio.Task] = {}
+        self.failed: BaseException | None = None  # a task that ended with an error ends run()
+        self.failure = asyncio.Event()
         self.hub_connects = 0
 
     def _not_from_hub(self, msg) -> bool:
@@ -210,10 +217,55 @@ class Gateway:
         ps.status = "down"
 
     # -- lifecycle -------------------------------------------------------------------------------
+    def _spawn(self, coro) -> asyncio.Task:
+        t = asyncio.create_task(coro)
+        self.tasks.append(t)
+        t.add_done_callback(self._task_done)
+        return t
+
+    def _task_done(self, t: asyncio.Task) -> None:
+        if t in self.tasks:
+            self.tasks.remove(t)
+        if not t.cancelled() and t.exception() is not None and self.failed is None:
+            self.failed = t.exception()
+            self.failure.set()
+
+    def _start_port(self, ps: PortState) -> None:
+        self.ports[ps.spec.name] = ps
+        self.port_tasks[ps.spec.name] = self._spawn(self._port_loop(ps))
+
+    async def _stop_port(self, name: str, why: str) -> None:
+        ps = self.ports.pop(name)
+        task = self.port_tasks.pop(name, None)
+        if task is not None:
+            task.cancel()
+        if ps.conn is not None and not ps.conn.closed:
+            await ps.conn.close(why)
+            ps.conn.reader.close()
+
+    async def reload(self, cfg: GatewayConfig) -> None:
+        """Apply a new configuration's serial ports (SIGHUP): ports no longer listed are closed,
+        new ones opened, changed ones (URL or baud) reopened; ports that did not change keep their
+        links. Other settings need a restart: a warning names those that changed."""
+        want = {p.name: p for p in cfg.serial}
+        for name in [n for n, ps in self.ports.items() if want.get(n) != ps.spec]:
+            log.info("%s: %s", name, "changed: reopening" if name in want else "no longer configured: closing")
+            await self._stop_port(name, "removed by a reload")
+        for name, spec in want.items():
+            if name not in self.ports:
+                self._start_port(PortState(spec))
+        changed = [k for k in ("hub", "listen", "name", "baud", "ping_interval", "down_after", "max_body",
+                               "backoff_initial", "backoff_max", "capture", "control")
+                   if getattr(cfg, k) != getattr(self.cfg, k)]
+        if changed:
+            log.warning("reload: %s changed: restart the gateway to apply (kept as it runs)", ", ".join(changed))
+        self.cfg.serial = list(cfg.serial)
+        log.info("reloaded: serial %s", ", ".join("%s=%s" % (p.url, p.name) for p in cfg.serial) or "none")
+
     async def start(self) -> None:
-        self.tasks.append(asyncio.create_task(self._hub_loop()))
-        for ps in self.ports.values():
-            self.tasks.append(asyncio.create_task(self._port_loop(ps)))
+        self._spawn(self._hub_loop())
+        for ps in list(self.ports.values()):
+            self._start_port(ps)
         where = ""
         if self.cfg.listen is not None:
             self.listener = await self.tcp.listen(*self.cfg.listen)
@@ -251,15 +303,33 @@ class Gateway:
         log.info("Wi-Fi board connected from %s", conn.peer)
         conn.on_close.append(lambda c: log.info("Wi-Fi board %s disconnected: %s", c.peer, c.close_reason))
 
-    async def run(self) -> None:
+    async def run(self, reload_config=None) -> None:
+        """Run until stopped, or until a task fails (its error is raised). `reload_config`: a
+        function that reads the configuration again, called on SIGHUP (then reload())."""
         await self.start()
+        if reload_config is not None:
+            import signal
+
+            asyncio.get_running_loop().add_signal_handler(
+                signal.SIGHUP, lambda: asyncio.ensure_future(self._sighup(reload_config)))
         try:
-            await asyncio.gather(*self.tasks)
+            await self.failure.wait()
+            raise self.failed  # type: ignore[misc]
         finally:
             await self.stop()
 
+    async def _sighup(self, reload_config) -> None:
+        from hopseal.errors import ConfigError
+
+        try:
+            cfg = reload_config()
+        except (ConfigError, OSError) as e:
+            log.error("reload: %s; keeping the running settings", e)
+            return
+        await self.reload(cfg)
+
     async def stop(self) -> None:
-        for t in self.tasks:
+        for t in list(self.tasks):
             t.cancel()
         for ps in self.ports.values():
             if ps.conn is not None:
@@ -329,12 +399,20 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="the local control socket `hopseal status gateway` reads (default "
                    "$HOPSEAL_HOME/gateway.sock, gateway-NAME.sock with --name; \"\" for none)")
     g.set_defaults(func=cmd_gateway)
+    add_log_format_arg(g)
     return g
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
-    cfg = config_from(load_toml(args.config) if args.config else None, args)  # ConfigError: status 2
+    def read():
+        return config_from(load_toml(args.config) if args.config else None, args)  # ConfigError: status 2
+
+    cfg = read()
     stop_on_signals(sigint=True)  # close the ports cleanly, even if started with SIGINT ignored
-    gw = Gateway(cfg)
-    asyncio.run(gw.run())
+
+    async def go():
+        gw = Gateway(cfg)
+        await gw.run(read)
+
+    asyncio.run(go())
     return 0

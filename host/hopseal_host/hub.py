@@ -11,6 +11,10 @@ channel to the hub's `api` and bound to that identity, unless `--relay-policy op
 plain-TCP registrations as Ockam nodes make them; a TOML policy file can reserve names for
 identifiers. `--readings-from` restricts who may send readings.
 
+SIGHUP (`systemctl reload`) reads the config file and a relay policy file again and applies the
+relay policy, --relays-per-owner, --max-relays and --readings-from to what comes next (relays
+held stay); other settings need a restart, and a warning says which changed.
+
 `--capture FILE` appends every byte the hub sends or receives on any connection to FILE, so
 anyone can check that relayed traffic is ciphertext.
 """
@@ -30,6 +34,7 @@ from hopseal.services.relay import CHANNEL, OPEN, RelayPolicy, RelayService
 from .capture import Capture
 from .home import default_home, host_crypto, hostport, identifier_arg, open_identity, titled
 from .limits import add_transport_args, transport_options
+from .logsetup import add_log_format_arg
 
 log = logging.getLogger("hopseal.hub")
 
@@ -105,11 +110,44 @@ async def serve(args: argparse.Namespace) -> None:
     from .status import start_control
 
     await start_control(node, args.control, "hub")
+    if hasattr(args, "reparse"):  # run from the CLI: SIGHUP reads the config (and policy) files again
+        import signal
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload, node, args)
     try:
         while True:
             await asyncio.sleep(3600)
     finally:
         await node.stop()
+
+
+# what SIGHUP applies to a running hub (registrations and readings from then on; relays held stay),
+# and what it only warns about (they need a restart: listeners, identity, files, transport limits)
+RELOADS = ("relay_policy", "relays_per_owner", "max_relays", "readings_from")
+RESTART = ("listen", "vault", "capture", "control", "max_connections", "idle_timeout", "frame_timeout")
+
+
+def reload(node, args: argparse.Namespace) -> None:
+    """SIGHUP: parse the command line again with the config file (and a relay policy file) read
+    again; apply RELOADS, warn about RESTART settings that changed. A mistake in a file is logged
+    and the running settings are kept."""
+    try:
+        new = args.reparse()
+    except (ConfigError, OSError) as e:
+        log.error("reload: %s; keeping the running settings", e)
+        return
+    policy = new.relay_policy
+    node.relays.policy = policy
+    node.relays.per_owner = new.relays_per_owner
+    node.relays.max_relays = new.max_relays
+    node.set_access("readings", channel_only(new.readings_from or None))
+    changed = [k for k in RESTART if getattr(new, k, None) != getattr(args, k, None)]
+    if changed:
+        log.warning("reload: %s changed: restart the hub to apply (kept as it runs)",
+                    ", ".join("--" + k.replace("_", "-") for k in changed))
+    log.info("reloaded: relay policy %s with %d reserved name(s), %d relays per owner, %d at most, readings from %s",
+             policy.mode, len(policy.pinned), new.relays_per_owner, new.max_relays,
+             "%d identifier(s)" % len(new.readings_from) if new.readings_from else "any verified identity")
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -143,5 +181,6 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="read settings from a TOML file whose keys are the flags (relay_policy = \"open\", "
                    "relays_per_owner = 16, readings_from = [\"I…\"]); flags given here win")
     h.set_defaults(config_keys=True)
+    add_log_format_arg(h)
     h.set_defaults(func=lambda a: asyncio.run(serve(a)) or 0)
     return h

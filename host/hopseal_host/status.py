@@ -121,6 +121,10 @@ def node_snapshot(node, started: float, kind: str = "node") -> dict:
                  "uptime_s": round(time.time() - started, 1)}
     out["connections"] = connections(node, now)
     out["relays"] = _relays(node)  # relays held here (a hub)
+    service = getattr(node, "relays", None)
+    if service is not None:  # what registrations meet now (SIGHUP may have changed it)
+        out["relay_policy"] = {"mode": service.policy.mode, "reserved": sorted(service.policy.pinned),
+                               "per_owner": service.per_owner, "max_relays": service.max_relays}
     out["channels"] = channels(node, now)
     if kind != "hub":
         client = getattr(node, "relay_client", None)
@@ -272,7 +276,10 @@ def render(st: dict) -> str:
     lines = ["%s  %s  up %ss" % (titled(kind, st["name"]), st["identifier"] or "(no identity)", st["uptime_s"])]
     lines += _connection_lines(st["connections"])
     if kind == "hub" or st["relays"]:
-        lines.append("relays (%d):" % len(st["relays"]))
+        policy = st.get("relay_policy")
+        lines.append("relays (%d)%s:" % (len(st["relays"]), "" if policy is None else
+                                         ", policy %s, %d reserved name(s), %d per owner" % (
+                                             policy["mode"], len(policy["reserved"]), policy["per_owner"])))
         for r in st["relays"]:
             lines.append("  %-24s owner %s, %d forwarded" % (r["address"], r["owner"], r["forwarded"]))
     if kind != "hub":

@@ -44,6 +44,7 @@ from hopseal.errors import ConfigError
 from . import mpy
 from .home import exit_status, stop_on_signals
 from .line_faults import LineFaults, PtyBridge
+from .logsetup import add_log_format_arg
 from .procs import ROOT, micropython_path, mp_env
 
 DEFAULT_BOARD = os.path.join(ROOT, "boards", "unix.json")
@@ -363,6 +364,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     v.add_argument("--ber", type=float, default=0.0, help="with --open-path: bit-error rate on the line")
     v.add_argument("--drop", type=float, default=0.0, help="with --open-path: probability of dropping each byte")
     v.add_argument("--insert", type=float, default=0.0, help="with --open-path: probability of garbage before each byte")
+    add_log_format_arg(v)
     v.set_defaults(func=cmd_virtual_board)
     return v
 
