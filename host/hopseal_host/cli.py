@@ -427,12 +427,13 @@ def build_parser() -> argparse.ArgumentParser:
     output_arg(ms)
     ms.set_defaults(func=cmd_message_send)
 
-    from . import gateway, hub, status, virtual_board
+    from . import completion, gateway, hub, status, virtual_board
 
     hub.add_parser(sub)
     gateway.add_parser(sub)
     virtual_board.add_parser(sub)
     status.add_parser(sub)
+    completion.add_parser(sub).set_defaults(make_parser=build_parser)
     return p
 
 
