@@ -5,13 +5,14 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 MPPATH  := $(CURDIR)/firmware:$(CURDIR)/tests/runtime:.frozen
 
-.PHONY: all venv test test-py test-mp demo bench mpy node clean help
+.PHONY: all venv test test-py test-mp soak demo bench mpy node clean help
 
 all: test
 
 help:
 	@echo "make demo    run the main job on this machine (hub, gateway, virtual board)"
 	@echo "make test    run the test suite on CPython and the runtime tests under MicroPython"
+	@echo "make soak    run the heavy attack variants and the long fuzz runs (HOPSEAL_SOAK=1; minutes)"
 	@echo "make bench   run the benchmarks and print a table"
 	@echo "make mpy     compile the firmware to .mpy with mpy-cross and report sizes"
 	@echo "make node    run a hopseal node with the default services on 127.0.0.1:4000"
@@ -34,6 +35,10 @@ test-mp: $(STAMP)
 test-py: $(STAMP)
 	@echo "== test suite under CPython"
 	MICROPYTHON=$(CURDIR)/$(BIN)/micropython $(BIN)/pytest -q
+
+soak: $(STAMP)
+	@echo "== soak: attacks with thousands of connections and messages, long decoder fuzzing"
+	HOPSEAL_SOAK=1 MICROPYTHON=$(CURDIR)/$(BIN)/micropython $(BIN)/pytest -q -s -m soak tests/system tests/host
 
 demo: $(STAMP)
 	$(BIN)/python -m hopseal_host.demo

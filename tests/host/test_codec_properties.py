@@ -2,7 +2,15 @@
 
 Round trips hold for arbitrary values, and arbitrary or mutated bytes make the decoders raise only
 the project's own error types (reliability goals `codec_roundtrip` and `codec_fuzz`).
+
+The decoder-fuzz tests come in two variants: `quick` (in `make test`) and `soak`, marked `soak` and
+run only with HOPSEAL_SOAK=1 (`make soak`), with HOPSEAL_FUZZ_EXAMPLES examples (default 20000)
+and longer inputs.
 """
+import os
+import time
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -70,22 +78,68 @@ def only_project_errors(fn, data):
         pass
 
 
-@settings(max_examples=1500)
-@given(st.binary(max_size=200))
-def test_random_bytes_into_every_decoder(data):
-    for fn in (decode_message, cbor.decode, bare.decode_string, message_v1.decode):
-        only_project_errors(fn, data)
-    only_project_errors(TCPFrameDecoder(max_frame=64).feed, data)
+SOAK = os.environ.get("HOPSEAL_SOAK") == "1"
+SOAK_EXAMPLES = int(os.environ.get("HOPSEAL_FUZZ_EXAMPLES", "20000"))
+FUZZ = [
+    pytest.param(False, id="quick"),
+    pytest.param(True, id="soak", marks=[
+        pytest.mark.soak, pytest.mark.skipif(not SOAK, reason="soak variant: set HOPSEAL_SOAK=1 (make soak)")]),
+]
 
 
-@settings(max_examples=800)
-@given(messages, st.integers(0, 10_000), st.integers(0, 255))
-def test_mutated_messages(m, where, value):
-    raw = bytearray(m.encode())
-    raw[where % len(raw)] = value
-    only_project_errors(decode_message, bytes(raw))
-    # truncations too
-    only_project_errors(decode_message, bytes(raw[: where % len(raw)]))
+def fuzz(long, quick_examples, *strategies):
+    """Run the property below with `quick_examples` examples, or SOAK_EXAMPLES in the soak variant
+    (no deadline: a long run must not fail on one slow example)."""
+
+    def run(body):
+        n = SOAK_EXAMPLES if long else quick_examples
+        t0 = time.monotonic()
+        settings(max_examples=n, deadline=None if long else settings.default.deadline)(given(*strategies)(body))()
+        if long:
+            print("\n%s: %d examples in %.1f s" % (body.__qualname__.split(".")[0], n, time.monotonic() - t0),
+                  flush=True)
+
+    return run
+
+
+@pytest.mark.parametrize("long", FUZZ)
+def test_random_bytes_into_every_decoder(long):
+    @fuzz(long, 1500, st.binary(max_size=2000 if long else 200))
+    def _(data):
+        for fn in (decode_message, cbor.decode, bare.decode_string, message_v1.decode):
+            only_project_errors(fn, data)
+        only_project_errors(TCPFrameDecoder(max_frame=64).feed, data)
+
+
+@pytest.mark.parametrize("long", FUZZ)
+def test_mutated_messages(long):
+    @fuzz(long, 800, messages, st.integers(0, 10_000), st.integers(0, 255))
+    def _(m, where, value):
+        raw = bytearray(m.encode())
+        raw[where % len(raw)] = value
+        only_project_errors(decode_message, bytes(raw))
+        # truncations too
+        only_project_errors(decode_message, bytes(raw[: where % len(raw)]))
+
+
+@pytest.mark.parametrize("long", FUZZ)
+def test_frame_stream_with_garbage_in_any_chunking(long):
+    """A TCP stream of good frames with random bytes spliced in, fed in random chunks: the framing
+    and the message decoder raise only the project's errors, and never hold more than a frame."""
+
+    @fuzz(long, 300, st.lists(st.binary(max_size=100), max_size=4), st.binary(max_size=64), st.integers(0, 400),
+          st.integers(1, 37))
+    def _(bodies, junk, at, chunk):
+        stream = bytearray(b"\x01" + b"".join(encode_frame(b) for b in bodies))
+        stream[at % (len(stream) + 1):at % (len(stream) + 1)] = junk
+        d = TCPFrameDecoder(max_frame=256)
+        try:
+            for i in range(0, len(stream), chunk):
+                for body in d.feed(bytes(stream[i : i + chunk])):
+                    only_project_errors(decode_message, body)
+                assert d.pending() <= 4 + 256
+        except HopsealError:
+            pass
 
 
 def test_address_length_limit_matches_codec():

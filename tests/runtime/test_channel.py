@@ -295,3 +295,32 @@ def test_abandoned_handshake_expires_and_frees_its_channel():
         await bob.stop()
 
     run(main())
+
+
+def test_every_channel_over_a_closed_connection_goes():
+    # several channels over one connection: when it closes, all of them go (keys, workers) and
+    # the relay registered through the last one with them; the name is free for another owner
+    quiet()
+
+    async def main():
+        hub, svc, hub_hop = await hub_with_api()
+        lst = [w for w in hub.workers.values() if isinstance(w, SecureChannelListener)][0]
+        bob = Node("bob", crypto=CRYPTO)
+        tb = TCPTransport(bob)
+        chans = []
+        for _ in range(3):
+            chans.append(await create_secure_channel(bob, vaults()[1], [hub_hop, "api"], timeout=10))
+        assert len(tb.connections) == 1 and len(lst.channels) == 3
+        await RelayClient(bob, [chans[-1].encryptor_address], name="bob").register(5)
+        await tb.connections[0].close("unplugged")
+        for _ in range(40):
+            if not lst.channels and "bob" not in svc.relays:
+                break
+            await asyncio.sleep(0.05)
+        assert not lst.channels and "bob" not in svc.relays, (len(lst.channels), list(svc.relays))
+        mallory, _, m_client = await bob_behind(hub_hop, who=0)
+        assert await m_client.register(5) == "forward_to_bob"
+        for n in (bob, mallory, hub):
+            await n.stop()
+
+    run(main())

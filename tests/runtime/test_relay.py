@@ -121,6 +121,23 @@ def test_per_owner_limit_and_empty_return_route():
     run(main())
 
 
+def test_relay_with_an_empty_return_route_is_refused():
+    # from the network the connection puts its own address first: a request with no hop of the
+    # sender's after it would make a relay into the hub itself ([hub, forward_to_x, echo] answered
+    # by the hub's echo) and hold the name for nobody
+    quiet()
+
+    async def main():
+        hub, svc, lst, board, client = await hub_and_board()
+        await board.send(["1#127.0.0.1:%d" % lst.port, "static_forwarding_service"], bare.encode_string("ghost"), [])
+        await asyncio.sleep(0.2)
+        assert hub.counters.get("relay_refused") == 1 and "ghost" not in svc.relays
+        await board.stop()
+        await hub.stop()
+
+    run(main())
+
+
 def test_keep_alive_reregisters_after_hub_restart():
     quiet()
 

@@ -26,20 +26,11 @@ import sys
 import time
 
 import pytest
+from support.attack import RawClient, echo_time, soak
 from support.procs import Child, free_port, py_env
 
-from hopseal.wire.message import decode_message, encode_message, route
-from hopseal.wire.tcp_frame import TCPFrameDecoder, encode_frame
+from hopseal.wire.tcp_frame import encode_frame
 from hopseal_host.limits import raise_fd_limit
-
-SOAK = os.environ.get("HOPSEAL_SOAK") == "1"
-
-
-def soak(test):
-    """A heavy variant: marked `soak` (`pytest -m soak`), run only with HOPSEAL_SOAK=1."""
-    test = pytest.mark.skipif(not SOAK, reason="soak variant: set HOPSEAL_SOAK=1 (make soak)")(test)
-    return pytest.mark.soak(test)
-
 
 LAUNCH = """
 import json, sys
@@ -95,43 +86,6 @@ class Hub:
             time.sleep(0.1)
             n = self.fds()
         return n
-
-
-class Client:
-    """A plain-socket client of the hub's echo: connects, greets, and times each echo."""
-
-    def __init__(self, port: int, timeout: float = 5):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout)
-        self.s.settimeout(timeout)
-        self.s.sendall(b"\x01")
-        self.d = TCPFrameDecoder()
-
-    def echo(self, payload: bytes) -> float:
-        """Seconds for one echo through the hub (raises on a wrong or missing reply)."""
-        t0 = time.monotonic()
-        self.s.sendall(encode_frame(encode_message(route("echo"), route("me"), payload)))
-        while True:
-            data = self.s.recv(4096)
-            if not data:
-                raise ConnectionError("the hub closed the connection")
-            bodies = self.d.feed(data)
-            if bodies:
-                assert decode_message(bodies[0]).payload == payload
-                return time.monotonic() - t0
-
-    def close(self) -> None:
-        self.s.close()
-
-
-def echo_time(port: int) -> float:
-    """Seconds for a new client to connect and get one echo."""
-    t0 = time.monotonic()
-    c = Client(port)
-    try:
-        c.echo(b"new client")
-        return time.monotonic() - t0
-    finally:
-        c.close()
 
 
 def flood(port: int, n: int) -> list[socket.socket]:
@@ -211,7 +165,7 @@ def idle_sockets(tmp_path, n: int) -> None:
     try:
         fd0, rss0 = baseline(hub)
         lines0 = len(hub.lines)
-        regular = Client(hub.port)
+        regular = RawClient(hub.port)
         regular.echo(b"before")
         socks, greeted, closed = flood_settled(hub.port, n)
         assert greeted == n and closed == 0, (greeted, closed)
@@ -262,7 +216,7 @@ def past_the_cap(tmp_path, n: int, cap: int) -> None:
     try:
         fd0, rss0 = baseline(hub)
         lines0 = len(hub.lines)
-        regular = Client(hub.port)
+        regular = RawClient(hub.port)
         regular.echo(b"before")
         t0 = time.monotonic()
         socks, greeted, closed = flood_settled(hub.port, n)
@@ -305,7 +259,7 @@ def test_out_of_descriptors_neither_spins_nor_floods_the_log(tmp_path):
     try:
         fd0, _ = baseline(hub)
         lines0 = len(hub.lines)
-        regular = Client(hub.port)
+        regular = RawClient(hub.port)
         regular.echo(b"before")
         socks = flood(hub.port, 300)
         time.sleep(1)
@@ -359,7 +313,7 @@ def test_half_sent_frame_and_idle_connection_are_dropped(tmp_path):
         idle = socket.create_connection(("127.0.0.1", hub.port))
         idle.sendall(b"\x01")
         t_open = time.monotonic()
-        busy = Client(hub.port)
+        busy = RawClient(hub.port)
         t_half = closed_within(half, 10)
         for i in range(8):  # one echo every 0.5 s: never idle
             busy.echo(b"busy %d" % i)

@@ -186,7 +186,9 @@ class SecureChannel:
             self.listener.forget(self)
         carrier = self._carrier
         self._carrier = None
-        if carrier is not None and self._carrier_closed in carrier.on_close:
+        # a closed carrier is running its on_close callbacks, this one among them: removing it
+        # from that list would make the loop skip the next one (another channel over it)
+        if carrier is not None and not getattr(carrier, "closed", False) and self._carrier_closed in carrier.on_close:
             carrier.on_close.remove(self._carrier_closed)
         self.done.set()
         hooks = self.on_close

@@ -142,7 +142,9 @@ class RelayService:
         relay.to = forward_route[:-1]
 
     def _refusal(self, name, static, owner, identifier, msg):
-        if not msg.return_:
+        # from the network, the carrier (connection or channel) put its own address first: with
+        # no hop of the sender's after it, the relay's route would be empty, into this node itself
+        if len(msg.return_) < (1 if msg.origin is None else 2):
             return "a relay needs a return route"
         if static:
             why = self.policy.refusal(name, identifier)

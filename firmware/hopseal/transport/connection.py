@@ -234,9 +234,10 @@ class StreamConnection:
             f.close()
 
     async def close(self, why="closed", abort=False):
-        """Close once: the sender worker goes, the socket is released (with `abort`, or after
-        _CLOSE_WAIT seconds, without waiting for the peer to take what is left), the `on_close`
-        callbacks run, the receive loop stops."""
+        """Close once: the sender worker goes, the receive loop stops, the `on_close` callbacks run
+        (what lives on this connection, channels and relays, goes at once), then the socket is
+        released (with `abort`, or after _CLOSE_WAIT seconds, without waiting for the peer to take
+        what is left)."""
         if self.closed:
             return
         self.closed = True
@@ -246,16 +247,16 @@ class StreamConnection:
         task = self.task
         if task is not None and task is not current_task():
             task.cancel()
-        await release(self.writer, abort)
         if self._may_log():
             log.info("connection %r closed: %s", self, why)
-        for cb in self.on_close:
+        for cb in list(self.on_close):  # a copy: a callback may take itself off the list
             try:
                 r = cb(self)
                 if is_awaitable(r):
                     await r
             except HopsealError as e:
                 log.warning("close callback: %s", e)
+        await release(self.writer, abort)
 
     async def wait_closed(self):
         while not self.closed:
