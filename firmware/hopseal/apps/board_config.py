@@ -12,6 +12,9 @@ Board file keys (boards/*.json; every key optional except "link"):
                     through it every `relay_check` seconds (default 10), registered again if lost
     probe           seconds: send a probe to the hub's echo on link up and then every S seconds
                     (0: only on link up; absent: never); results are printed on the console
+    arch            the core's `mpy-cross -march` (xtensawin, armv6m, armv7emsp, x64; none for
+                    CircuitPython, which has no viper): the .mpy builds and the ROMFS image for
+                    this board then carry the viper crypto kernels compiled for it (kernels.mpy)
     heap            heap budget (the virtual board passes it to `micropython -X heapsize=`)
     deploy          how the firmware may be installed on this board within that heap: "romfs"
                     (bytecode run in place from flash), "mpy" (compiled files), "source" (.py

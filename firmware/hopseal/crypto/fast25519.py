@@ -3,9 +3,9 @@
 Same answers, same rules as x25519.py and ed25519.py (which stay the reference and the fallback):
 RFC 7748 clamping, masking and low-order rejection; RFC 8032 signing and the cofactorless
 verification with canonical A, R and S < L. Scalars (mod L) and hashing stay in Python; what the
-field machine (viper_src.FE) runs are programs, byte strings of field operations on the slots of
-one preallocated workspace, one call per ladder or per point operation, so a Diffie-Hellman or a
-verification allocates a few hundred bytes instead of megabytes of big ints.
+field machine (kernels.run, kernels.ladder) runs are programs, byte strings of field operations on
+the slots of one preallocated workspace, one call per ladder or per point operation, so a
+Diffie-Hellman or a verification allocates a few hundred bytes instead of megabytes of big ints.
 
 Not constant time, as the pure-Python code: the wNAF, the comb and the ladder's swap branch on
 secret bits (see ed25519.py).
@@ -29,7 +29,7 @@ _COPY = 5
 _LOAD = 6
 _STORE = 7
 
-# Slots (16 words each; 0 and 1 are the multiplier's scratch). viper_src.FE's ladder swaps 3/4
+# Slots (16 words each; 0 and 1 are the multiplier's scratch). kernels.ladder swaps 3/4
 # with 5/6.
 _X1, _X2, _Z2, _X3, _Z3, _A24 = 2, 3, 4, 5, 6, 7
 _T = 8  # 8..15 temporaries

@@ -75,15 +75,32 @@ def hkdf_sha256(salt, ikm, info=b"", length=64):
     return bytes(okm[:length])
 
 
+_fast_failed = [False]  # fast25519 did not fit once: do not load it again for the next backend
+
+
 def _fast():
-    """fast25519 where the viper kernels compiled and its workspace fits, else None. Imported
+    """fast25519 where the viper kernels loaded and its code and workspace fit, else None. Imported
     only then (and fastgcm.py likewise), so a board on the pure-Python path does not carry
     their code."""
-    if viper.FE is None or viper.GCM is None:
+    if viper.FE is None or viper.GCM is None or _fast_failed[0]:
         return None
-    from hopseal.crypto import fast25519
+    try:
+        from hopseal.crypto import fast25519
 
-    return fast25519 if fast25519.AVAILABLE else None
+        if fast25519.AVAILABLE:
+            return fast25519
+    except MemoryError:
+        pass
+    # its code or its workspace does not fit beside the node: the pure-Python path it is, and
+    # the module goes (about 13 KB of .mpy code on the 64-bit unix port)
+    import sys
+
+    _fast_failed[0] = True
+    sys.modules.pop("hopseal.crypto.fast25519", None)
+    pkg = sys.modules.get("hopseal.crypto")
+    if pkg is not None and hasattr(pkg, "fast25519"):
+        delattr(pkg, "fast25519")
+    return None
 
 
 class SoftCrypto:
