@@ -102,7 +102,8 @@ def main() -> int:
                      "--capture", gw_cap, "--ping-interval", "1")
         procs.append(gw)
         board_id = gw.wait_for("[board1] identity ", timeout=60).split()[-1]
-        say("   the board's console, through the gateway: identity %s" % board_id)
+        impl = gw.wait_for("[board1] crypto: ", timeout=10).split("crypto: ")[1].strip()
+        say("   the board's console, through the gateway: identity %s, crypto %s" % (board_id, impl))
 
         say("4. The board registers its relay and talks to the hub over an end-to-end secure channel")
         relay = gw.wait_for("relay forward_to_board1 registered", timeout=60).split("relay ")[1].split()[0]

@@ -13,12 +13,17 @@ by loaded code and the vaults) is what a handshake itself needs. Each is measure
   the heap in use once those modules and the node's vault are loaded;
 - node: a MicroPython node (TCP, echo/uppercase, the `api` listener, channel-only echo) answers
   a CPython client that opens a channel and calls echo through it.
+Then the handshake per side in a board's own conditions: boards/esp32.json's heap (240K), the
+runtime in ROMFS, and a ballast for the rest of its node (the heap the virtual board has in use
+at ready with a vault), once from the arch-neutral image (the pure-Python crypto: what the board
+ran before kernels.mpy) and once from the image with the viper kernels for this core; `ms`.
 Run by `make bench` (CPython orchestrates; prints `RESULT <name> <value> <unit>` lines, KiB).
 
-    python tools/bench/bench_heap.py
+    python tools/bench/bench_heap.py [--board-handshake]   (only the last part, about a minute)
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -36,9 +41,13 @@ from hopseal_host.crypto_host import HostCrypto  # noqa: E402
 from hopseal_host.procs import Child, free_port, micropython_path, mp_env, py_env  # noqa: E402
 
 MPY = os.path.join(ROOT, "build", "mpy")
+ESP32 = os.path.join(ROOT, "boards", "esp32.json")
 
 
 ROMFS = [False]
+ARCH: list[str | None] = [None]  # the ROMFS image's kernels.mpy arch (None: arch-neutral)
+BALLAST = [0]
+LAST: list[str] = [""]  # the side's output of the last side_ok()
 
 
 def env() -> dict:
@@ -54,7 +63,7 @@ def interpreter() -> list[str]:
     if ROMFS[0]:
         from hopseal_host.romfs import build
 
-        return [sys.executable, "-m", "hopseal_host.romfs", "run", build()]
+        return [sys.executable, "-m", "hopseal_host.romfs", "run", build(arch=ARCH[0])]
     return [micropython_path()]
 
 
@@ -68,7 +77,8 @@ def side_ok(kib: int, role: str, vault: str, peer) -> bool:
     from hopseal.secure.noise import HandshakeState
 
     c = HostCrypto()
-    p = subprocess.Popen(interpreter() + ["-X", "heapsize=%dK" % kib, os.path.join(HERE, "mp_handshake_side.py"), role, vault],
+    p = subprocess.Popen(interpreter() + ["-X", "heapsize=%dK" % kib, os.path.join(HERE, "mp_handshake_side.py"), role, vault]
+                         + ([str(BALLAST[0])] if BALLAST[0] else []),
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env())
     hs = HandshakeState(c, role != "initiator", peer.x25519_priv, s_pub=peer.x25519_pub)
 
@@ -98,6 +108,7 @@ def side_ok(kib: int, role: str, vault: str, peer) -> bool:
     except (TypeError, ValueError, OSError, HopsealError):  # the child died or sent garbage: not ok
         out = ""
     p.wait(60)
+    LAST[0] = out
     return "HANDSHAKE OK" in out
 
 
@@ -132,7 +143,46 @@ def bisect(ok, lo: int, hi: int) -> int | None:
     return hi
 
 
+def board_handshake(board: str, va: str, peer, rounds: int = 5) -> None:
+    """RESULT handshake_<role>_ms[<board>-romfs-<impl>]: the best of `rounds` sides at the board's
+    heap with its node's heap at ready as ballast, python (arch-neutral image) and viper."""
+    from hopseal_host.virtual_board import try_start, vboard_arch
+
+    name = os.path.basename(board)[:-5]
+    heap = json.load(open(board))["heap"]
+    ready = try_start(board, "romfs", vault=True)
+    if not ready.get("up"):
+        print("RESULT handshake_ms[%s] board_did_not_start -" % name)
+        return
+    ROMFS[0] = True
+    for arch in (None, vboard_arch(board)):
+        ARCH[0] = arch
+        for role in ("initiator", "responder"):
+            del BASELINE[:]
+            BALLAST[0] = 0
+            side_ok(kib(heap), role, va, peer)  # the side's own baseline, to subtract
+            BALLAST[0] = max(0, ready["heap_used"] - min(BASELINE))
+            best, impl = None, "?"
+            for _ in range(rounds):
+                if not side_ok(kib(heap), role, va, peer):
+                    continue
+                tail = LAST[0].split("TIME_US ")[1].split()
+                best = min(best or 1e9, int(tail[0]) / 1000)
+                impl = tail[2]
+            print("RESULT handshake_%s_ms[%s-romfs-%s-at-%s] %s ms" % (role, name, impl, heap,
+                                                                     "%.1f" % best if best else "failed"), flush=True)
+    ARCH[0] = None
+    ROMFS[0] = False
+
+
+def kib(text: str) -> int:
+    return int(text[:-1]) if text.endswith("K") else int(text) // 1024
+
+
 def main() -> int:
+    if "--board-handshake" in sys.argv[1:]:  # only that part (quick)
+        _board_handshake_only()
+        return 0
     mpy.build(MPY)
     c = HostCrypto()
     with tempfile.TemporaryDirectory() as tmp:
@@ -155,7 +205,16 @@ def main() -> int:
                     print("RESULT handshake_%s_working_set_KiB[%s] %.0f KiB" % (role, tag, hs - base), flush=True)
             nd = bisect(lambda k: node_ok(k, vdir, os.path.join(tmp, "home")), 32, 512)
             print("RESULT min_heap_node_handshake_KiB[%s] %s KiB" % (tag, nd if nd else ">512"), flush=True)
+        board_handshake(ESP32, va, peer)
     return 0
+
+
+def _board_handshake_only() -> None:
+    c = HostCrypto()
+    with tempfile.TemporaryDirectory() as tmp:
+        va = os.path.join(tmp, "a.cbor")
+        create_vault(c, int(time.time())).save(va)
+        board_handshake(ESP32, va, create_vault(c, int(time.time())))
 
 
 if __name__ == "__main__":

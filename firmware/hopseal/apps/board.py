@@ -225,6 +225,7 @@ class Board:
         if self.vault is not None:
             # boot text printed before the host opened the port is gone: say who we are again
             say("identity %s" % self.vault.identifier_text())
+            say("crypto: %s" % self.node.crypto.impl)
         if self.cfg.get("relay"):
             if self._relay_task is not None:
                 self._relay_task.cancel()
