@@ -34,6 +34,7 @@ import asyncio
 from ..compat import get_logger, ticks_add, ticks_diff, ticks_ms, wall_time
 from ..errors import ChannelError, CryptoError, HopsealError, IdentityError, ReceiveTimeout, RoutingError
 from ..wire.message import Address, route, step
+from . import ephemeral
 from .handshake import READY, SEND, Handshake
 from .payload import CLOSE, CLOSE_PLAINTEXT, REFRESH, decode_plaintext, encode_payload
 from .trust import trust_everyone
@@ -58,8 +59,13 @@ class SecureChannel:
         self.listener = listener
         self.decryptor_address = Address.random()
         self.encryptor_address = Address.random()
+        e_pub = None
+        if e_priv is None:  # the key made while the node was idle (ephemeral.py), if there is one
+            pair = ephemeral.for_node(node).take()
+            if pair is not None:
+                e_priv, e_pub = pair
         self.handshake = Handshake(node.crypto, me, initiator, trust or trust_everyone, wall_time, cache,
-                                   protocol_name, e_priv)
+                                   protocol_name, e_priv, e_pub)
         self.remote_route = None
         self.ready = False
         self.closed = False
@@ -269,6 +275,7 @@ class SecureChannelListener:
         self.channels = []
         self._sweeper = None
         node.start_worker(self.address, self)
+        ephemeral.for_node(node).refill_soon()  # the first handshake's key, made before it comes
 
     def forget(self, ch):
         if ch in self.pending:

@@ -48,12 +48,14 @@ class Handshake:
     `trust(identifier) -> bool`; `now()` gives wall-clock seconds for the attestation time rules;
     `cache` is an optional identity.VerifiedCache."""
 
-    def __init__(self, crypto, me, initiator, trust, now, cache=None, protocol_name=None, e_priv=None):
+    def __init__(self, crypto, me, initiator, trust, now, cache=None, protocol_name=None, e_priv=None, e_pub=None):
         kw = {}
         if protocol_name is not None:
             kw["protocol_name"] = protocol_name
         if e_priv is not None:
             kw["e_priv"] = e_priv
+            if e_pub is not None:
+                kw["e_pub"] = e_pub  # made beforehand with it (ephemeral.py): no scalar multiplication here
         if hasattr(me, "x25519_pub"):
             kw["s_pub"] = me.x25519_pub  # saves one scalar multiplication per handshake
         self.crypto = crypto

@@ -140,12 +140,13 @@ class HandshakeState:
     """One side of a Noise XX handshake.
 
     `s_priv` is the 32-byte X25519 static private key; `s_pub` may be passed to skip recomputing
-    it (it must match). `e_priv` injects the ephemeral key (test vectors); by default a fresh one is
-    generated when the first message that needs it is written.
+    it (it must match). `e_priv` injects the ephemeral key (test vectors, or one made beforehand
+    by ephemeral.py, then with its `e_pub`); by default a fresh one is generated when the first
+    message that needs it is written.
     """
 
     def __init__(self, crypto, initiator, s_priv, protocol_name=PROTOCOL_NAME, e_priv=None,
-                 prologue=b"", s_pub=None):
+                 prologue=b"", s_pub=None, e_pub=None):
         if len(s_priv) != _DHLEN:
             raise HandshakeError("static private key must be 32 bytes")
         if e_priv is not None and len(e_priv) != _DHLEN:
@@ -155,7 +156,7 @@ class HandshakeState:
         self._s_priv = bytes(s_priv)
         self._s_pub = bytes(s_pub) if s_pub is not None else crypto.x25519_public(self._s_priv)
         self._e_priv = bytes(e_priv) if e_priv is not None else None
-        self._e_pub = None
+        self._e_pub = bytes(e_pub) if e_pub is not None and e_priv is not None else None
         self._re = None
         self._rs = None
         self._step = 0
