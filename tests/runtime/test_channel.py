@@ -270,6 +270,48 @@ def test_pinned_relay_names():
     run(main())
 
 
+def test_relay_node_registers_over_plain_tcp_when_the_hub_ignores_its_channel():
+    # An Ockam node without a project (`ockam node create`, ockam 0.150) lets nothing out of a
+    # secure channel reach its relay service (flow control) and drops such a request without a
+    # word: a relay node with an identity then registers over plain TCP (found by tests/interop;
+    # docs/wire.md §6.1). A hopseal hub always answers, so this never happens with one.
+    from hopseal.apps.node import build
+
+    quiet()
+
+    async def main():
+        hub, svc, hub_hop = await hub_with_api(RelayPolicy(OPEN))
+
+        def not_from_channels(msg):
+            return not getattr(msg.origin, "is_secure_channel", False)
+
+        for service in ("forwarding_service", "static_forwarding_service"):
+            hub.set_access(service, not_from_channels)
+        port = int(hub_hop.rsplit(":", 1)[1])
+        bob, _ = await build("bob", crypto=CRYPTO, vault=vaults()[1], secure_only=("echo",), relay="bob",
+                             relay_at=("127.0.0.1", port), relay_interval=0.2)
+        assert hub.counters["access_denied"] == 1 and svc.relays["bob"].owner != vaults()[1].identifier
+        # alice reaches bob's api through the relay, and bob's channel-only echo through that
+        alice = Node("alice", crypto=CRYPTO)
+        TCPTransport(alice)
+        ch = await create_secure_channel(alice, vaults()[0], [hub_hop, "forward_to_bob", "api"], timeout=10)
+        r = await alice.send_and_receive([ch.encryptor_address, "echo"], b"via a plain relay", 5)
+        assert r.payload == b"via a plain relay"
+        # the relay lost (two missed pings, 5 s each), bob registers it again over plain TCP
+        # straight away: no new channel, no second wait for the hub to answer through one
+        svc._remove(svc.relays["bob"])
+        for _ in range(400):
+            if "bob" in svc.relays:
+                break
+            await asyncio.sleep(0.05)
+        assert "bob" in svc.relays and hub.counters["access_denied"] == 1
+        bob.relay_task.cancel()
+        for n in (alice, bob, hub):
+            await n.stop()
+
+    run(main())
+
+
 def test_abandoned_handshake_expires_and_frees_its_channel():
     quiet()
 
