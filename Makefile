@@ -14,6 +14,7 @@ help:
 	@echo "make test    run the test suite on CPython and the runtime tests under MicroPython"
 	@echo "make soak    run the heavy attack variants and the long fuzz runs (HOPSEAL_SOAK=1; minutes)"
 	@echo "make bench   run the benchmarks and print a table"
+	@echo "make interop build the seeds' programs from the real ockam crate (cargo) and run the interop matrix"
 	@echo "make mpy     compile the firmware to .mpy with mpy-cross and report sizes"
 	@echo "make node    run a hopseal node with the default services on 127.0.0.1:4000"
 
@@ -45,6 +46,15 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	MICROPYTHON=$(CURDIR)/$(BIN)/micropython $(BIN)/python tools/bench/bench.py
+
+# The Rust side of the interop tests: built outside the repository so later runs are incremental;
+# nice, since the build takes both cores for minutes the first time (README: Interop with real Ockam)
+INTEROP_TARGET ?= $(HOME)/.cache/hopseal/interop-target
+.PHONY: interop
+interop: $(STAMP)
+	@echo "== interop: tests/interop's programs from the ockam crate (Cargo.lock), then the scenario matrix"
+	cd tests/interop && CARGO_TARGET_DIR=$(INTEROP_TARGET) nice -n 19 cargo build --locked --bins
+	CARGO_TARGET_DIR=$(INTEROP_TARGET) MICROPYTHON=$(CURDIR)/$(BIN)/micropython $(BIN)/pytest -q tests/interop
 
 mpy: $(STAMP)
 	$(BIN)/python tools/build_mpy.py
