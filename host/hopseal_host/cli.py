@@ -99,12 +99,88 @@ def cmd_node(args: argparse.Namespace) -> int:
     if (args.relay is None) != (args.at is None):
         raise HopsealError("--relay NAME and --at HOST:PORT go together")
     kw: dict = dict(name=args.name, listen=args.listen, forwards=args.forward, relay=args.relay, relay_at=args.at,
-                    transport=transport_options(args))
+                    transport=transport_options(args), outlets=args.outlet)
+    vault = None
     if not args.no_secure_channel:
         crypto = host_crypto()
-        kw.update(crypto=crypto, vault=open_identity(args.vault, crypto), secure_only=args.secure_only,
-                  authorized=args.authorized or None)
+        vault = open_identity(args.vault, crypto)
+        kw.update(crypto=crypto, vault=vault, secure_only=args.secure_only, authorized=args.authorized or None)
+    kw["inlets"] = [(hp, _inlet_route(text, vault, args.authorized, args.timeout)) for hp, text in args.inlet]
     asyncio.run(serve_node(args.control, **kw))
+    return 0
+
+
+# -- TCP portals (`ockam tcp-outlet create`, `ockam tcp-inlet create`) ------------------------------
+def _outlet(s: str) -> tuple[str, tuple[str, int]]:
+    from hopseal.apps.node import outlet_arg
+
+    try:
+        return outlet_arg(s)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _inlet(s: str) -> tuple[tuple[str, int], str]:
+    hp, sep, text = s.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError("expected HOST:PORT=ROUTE, got %r" % s)
+    return hostport(hp), route_arg(text)
+
+
+def _inlet_route(text: str, vault, authorized: list[str] | None, timeout: float):
+    """For build(inlets=...): a function of the node giving the inlet's `to`, an async function that
+    opens the route's transport and secure channels on first use and again once they are gone (one
+    channel carries every connection of the inlet, as Ockam's inlets share theirs)."""
+    first_hop_check(text)
+    if "/secure/" in text and vault is None:
+        raise ConfigError("inlet route %r opens a secure channel: it needs an identity (drop --no-secure-channel)" % text)
+
+    def make(node):
+        held: dict = {}
+        lock = asyncio.Lock()
+
+        async def to():
+            async with lock:
+                r = held.get("route")
+                if r is None or not node.has_worker(r[0]):
+                    r, _ = await open_route(node, text, vault, authorized or None, timeout)
+                    held["route"] = r
+                return r
+
+        return to
+
+    return make
+
+
+def _portal_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--outlet", type=_outlet, action="append", default=[], metavar="[ADDR=]HOST:PORT",
+                   help="start a TCP outlet at ADDR (default outlet) to HOST:PORT: the far end of an inlet's route "
+                   "(with an identity, reachable only through a secure channel; from --authorized ones if given)")
+    p.add_argument("--inlet", type=_inlet, action="append", default=[], metavar="HOST:PORT=ROUTE",
+                   help="start a TCP inlet on HOST:PORT whose connections go to the outlet at ROUTE, e.g. "
+                   "127.0.0.1:5000=/ip4/127.0.0.1/tcp/4000/service/forward_to_board1/secure/api/service/outlet")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                   help="seconds an inlet waits for its secure channels (default 10)")
+
+
+def cmd_tcp_outlet_create(args: argparse.Namespace) -> int:
+    if (args.relay is None) != (args.hub is None):
+        raise HopsealError("--relay NAME and --hub HOST:PORT go together")
+    if args.relay is None and args.listen is None:
+        raise ConfigError("nothing could reach this outlet: give --relay NAME --hub HOST:PORT, or --listen HOST:PORT")
+    crypto = host_crypto()
+    asyncio.run(serve_node(args.control, name="outlet", listen=args.listen, forwards=[], crypto=crypto,
+                           vault=open_identity(args.vault, crypto), authorized=args.authorized or None,
+                           relay=args.relay, relay_at=args.hub, outlets=[(args.at, args.to)]))
+    return 0
+
+
+def cmd_tcp_inlet_create(args: argparse.Namespace) -> int:
+    crypto = host_crypto()
+    vault = open_identity(args.vault, crypto) if "/secure/" in args.to else None
+    asyncio.run(serve_node(args.control, name="inlet", listen=None, forwards=[], crypto=crypto, vault=None,
+                           services=False,
+                           inlets=[(args.from_, _inlet_route(args.to, vault, args.authorized, args.timeout))]))
     return 0
 
 
@@ -354,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--no-secure-channel", action="store_true",
                    help="do not start the `api` secure-channel listener (no identity needed)")
     _relay_args(n)
+    _portal_args(n)
     add_transport_args(n)
     _control_arg(n)
     config_arg(n)
@@ -429,12 +506,60 @@ def build_parser() -> argparse.ArgumentParser:
 
     from . import completion, gateway, hub, status, virtual_board
 
+    _portal_parsers(sub)
     hub.add_parser(sub)
     gateway.add_parser(sub)
     virtual_board.add_parser(sub)
     status.add_parser(sub)
     completion.add_parser(sub).set_defaults(make_parser=build_parser)
     return p
+
+
+def _portal_parsers(sub) -> None:
+    out = sub.add_parser("tcp-outlet", help="expose a TCP service to inlets, through secure channels",
+                         description="A TCP outlet: the far end of an inlet's route connects to HOST:PORT for each "
+                         "connection the inlet accepts (Ockam's portals, byte-compatible with ockam 0.150).")
+    osub = out.add_subparsers(dest="action", metavar="ACTION")
+    osub.required = True
+    oc = osub.add_parser(
+        "create", help="run a node here with an outlet to HOST:PORT (foreground)",
+        description="Run a node with the `api` secure-channel listener and a TCP outlet at ADDR (default outlet) "
+        "that connects to --to HOST:PORT; only secure channels (from --authorized ones if given) reach it. With "
+        "--relay NAME --hub HOST:PORT the node registers forward_to_NAME at the hub, so an inlet reaches it along "
+        "/ip4/HUB/tcp/PORT/service/forward_to_NAME/secure/api/service/outlet.")
+    oc.add_argument("--to", type=hostport, required=True, metavar="HOST:PORT", help="the TCP service to expose")
+    oc.add_argument("--at", default="outlet", metavar="ADDR", help="the outlet's address on this node (default outlet)")
+    oc.add_argument("--listen", type=hostport, default=None, metavar="HOST:PORT",
+                    help="also listen for Ockam routing on HOST:PORT (default: none, reach it through --relay)")
+    oc.add_argument("--relay", default=None, metavar="NAME", help="register relay forward_to_NAME at --hub")
+    oc.add_argument("--hub", type=hostport, default=None, metavar="HOST:PORT", help="the hub for --relay")
+    oc.add_argument("--vault", default=None, metavar="PATH",
+                    help="the node's identity file (default $HOPSEAL_HOME/identity)")
+    oc.add_argument("--authorized", type=identifier_arg, action="append", default=[], metavar="IDENTIFIER",
+                    help="accept secure channels only from this identifier (repeatable)")
+    _control_arg(oc)
+    oc.set_defaults(func=cmd_tcp_outlet_create)
+
+    inl = sub.add_parser("tcp-inlet", help="accept TCP clients here and carry them to an outlet",
+                         description="A TCP inlet: each client accepted on --from goes, through the secure channels "
+                         "ROUTE names, to the outlet at its end (Ockam's portals, byte-compatible with ockam 0.150).")
+    isub = inl.add_subparsers(dest="action", metavar="ACTION")
+    isub.required = True
+    ic = isub.add_parser(
+        "create", help="run a node here with an inlet on HOST:PORT (foreground)",
+        description="Listen on --from HOST:PORT; each connection goes to the outlet at --to ROUTE, e.g. "
+        "/ip4/127.0.0.1/tcp/4000/service/forward_to_board1/secure/api/service/outlet. The route's channels are "
+        "opened at the first connection and again when they close.")
+    ic.add_argument("--from", dest="from_", type=hostport, required=True, metavar="HOST:PORT",
+                    help="where clients connect (port 0 picks a free one)")
+    ic.add_argument("--to", type=route_arg, required=True, metavar="ROUTE", help="the route to the outlet")
+    ic.add_argument("--vault", default=None, metavar="PATH", help="identity file for the secure channels")
+    ic.add_argument("--authorized", type=identifier_arg, action="append", default=[], metavar="IDENTIFIER",
+                    help="accept only this identifier at the far end of each channel (repeatable)")
+    ic.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                    help="seconds to wait for the secure channels (default 10)")
+    _control_arg(ic)
+    ic.set_defaults(func=cmd_tcp_inlet_create)
 
 
 _OS_HINTS = {

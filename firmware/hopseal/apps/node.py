@@ -18,10 +18,12 @@ from ..wire.message import route
 # a string, not the docstring: MicroPython keeps no __doc__
 USAGE = """usage: micropython -m hopseal.apps.node [--listen HOST:PORT] [--forward NAME=HOST:PORT ...] [--name N]
         [--vault DIR] [--secure-only SERVICE ...] [--authorized IDENTIFIER ...] [--relay NAME --at HOST:PORT]
+        [--outlet [ADDR=]HOST:PORT ...]
 Run a node with the default services (echo, uppercase). With --vault it loads (or creates) its
 identity in DIR and runs the secure-channel listener api; --secure-only makes a service reachable
 only through a secure channel, --authorized only from that identifier. --relay registers
-forward_to_NAME at the hub --at and keeps it alive. Ctrl-C stops it."""
+forward_to_NAME at the hub --at and keeps it alive. --outlet starts a TCP outlet at ADDR (default
+outlet) to HOST:PORT. Ctrl-C stops it."""
 
 
 def parse_hostport(s):
@@ -42,14 +44,26 @@ def hostport_text(host, port):
     return ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
 
 
+def outlet_arg(s):
+    """(address, (host, port)) from "[ADDR=]HOST:PORT" (the address defaults to outlet)."""
+    oaddr, sep, hp = s.rpartition("=")
+    if sep and not oaddr:
+        raise ConfigError("expected [ADDR=]HOST:PORT, got %r" % s)
+    return (oaddr if sep else "outlet"), parse_hostport(hp)
+
+
 async def build(name="node", listen=None, forwards=(), crypto=None, services=True, max_frame=None, node=None,
                 vault=None, api="api", secure_only=(), authorized=None, relay=None, relay_at=None,
-                relay_interval=10, transport=None):
+                relay_interval=10, transport=None, outlets=(), inlets=()):
     """Create (or extend) a node: TCP transport, default services, forwarders, listener.
 
     With a `vault` (the node's persistent identity) it also runs the secure-channel listener at
     `api`; services named in `secure_only` are then reachable only through a secure channel, and
     with `authorized` identifiers only from those peers (channels from others are refused).
+    `outlets` ((address, (host, port)), ...) start TCP outlet listeners (services/portal.py; with
+    a vault reachable only through a channel, from `authorized` if given); `inlets`
+    (((host, port), to), ...) start TCP inlets, `to` a route or a function of the node returning
+    an async function that returns one (a route that opens channels when called).
     """
     if node is None:
         node = Node(name, crypto=crypto)
@@ -74,6 +88,20 @@ async def build(name="node", listen=None, forwards=(), crypto=None, services=Tru
         conn = await tcp.connect(host, port)
         node.start_worker(fname, Forwarder(fname, [conn.address]))
         say("forwarder %s -> %s:%d" % (fname, host, port))
+    if outlets or inlets:
+        from ..services import portal
+
+        for oaddr, (host, port) in outlets:
+            access = None
+            if vault is not None:
+                from ..secure.trust import channel_only
+
+                access = channel_only(authorized or None)
+            portal.Outlet(node, host, port, address=oaddr).start(access)
+            say("tcp outlet %s -> %s" % (oaddr, hostport_text(host, port)))
+        for (host, port), to in inlets:
+            inlet = await portal.Inlet(node, to if isinstance(to, (list, tuple, str)) else to(node)).listen(host, port)
+            say("tcp inlet listening on %s" % hostport_text(host, inlet.port))
     listener = None
     if listen is not None:
         listener = await tcp.listen(listen[0], listen[1])
@@ -182,6 +210,8 @@ def _options(argv):
             kw["relay"] = v
         elif a == "--at":
             kw["relay_at"] = parse_hostport(v)
+        elif a == "--outlet":
+            kw.setdefault("outlets", []).append(outlet_arg(v))
         else:
             raise ConfigError("unknown option %s (see --help)" % a)
         i += 2
