@@ -26,7 +26,7 @@ import sys
 import time
 
 import pytest
-from support.attack import RawClient, echo_time, soak
+from support.attack import RawClient, closed_within, echo_time, soak
 from support.procs import Child, free_port, py_env
 
 from hopseal.wire.tcp_frame import encode_frame
@@ -290,20 +290,6 @@ def test_out_of_descriptors_neither_spins_nor_floods_the_log(tmp_path):
 
 
 # -- half-sent frames and idle connections ---------------------------------------------------------
-def closed_within(s: socket.socket, timeout: float) -> float | None:
-    """Seconds until the hub closes `s` (reading and discarding), or None."""
-    t0 = time.monotonic()
-    s.settimeout(timeout)
-    try:
-        while True:
-            if not s.recv(4096):
-                return time.monotonic() - t0
-    except ConnectionResetError:
-        return time.monotonic() - t0
-    except socket.timeout:
-        return None
-
-
 def test_half_sent_frame_and_idle_connection_are_dropped(tmp_path):
     hub = Hub(tmp_path, frame_timeout=1, idle_timeout=3)
     try:
