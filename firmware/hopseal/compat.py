@@ -61,15 +61,23 @@ def unhex(s):
     return unhexlify(s)
 
 
+CLOCK_VALID_FROM = const(1735689600)  # 2025-01-01 UTC: a clock before it has not been set
+_clock_offset = [0]  # seconds added to time.time() where the RTC cannot be set (apps/board_clock.py)
+
+
 def wall_time():
-    """Seconds since the Unix epoch, as an int (identity time rules need it)."""
+    """Seconds since the Unix epoch (UTC), as an int (identity time rules need it)."""
     import time
 
-    t = int(time.time())
+    t = int(time.time()) + _clock_offset[0]
     # MicroPython's embedded ports count from 2000-01-01; the unix port from 1970.
-    if t < 946684800 and hasattr(time, "gmtime") and time.gmtime(0)[0] == 2000:
-        t += 946684800
-    return t
+    return t + 946684800 if hasattr(time, "gmtime") and time.gmtime(0)[0] == 2000 else t
+
+
+def clock_set():
+    """True once the clock reads 2025 or later: before that it was never set (a board without an
+    RTC battery starts at 2000-01-01), and identities can be neither created nor verified."""
+    return wall_time() >= CLOCK_VALID_FROM
 
 
 IS_MICROPYTHON = sys.implementation.name in ("micropython", "circuitpython")

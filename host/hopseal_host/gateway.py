@@ -192,7 +192,8 @@ class Gateway:
             log.info("%s: opened %s at %d baud", spec.name, spec.url, baud)
             opened = time.monotonic()
             conn = SerialConnection(self.node, stream, stream, spec.name, self.cfg.name, self.cfg.max_body,
-                                    self.cfg.ping_interval, self.cfg.down_after, speak_first=False)
+                                    self.cfg.ping_interval, self.cfg.down_after, speak_first=False,
+                                    wall_clock=time.time)  # boards set their clocks from it (link §7.7)
             conn.on_text = ps.console.on_text
             conn.on_link_up.append(lambda c, restarted, ps=ps: self._link_up(ps, restarted))
             conn.on_link_down.append(lambda c, why, ps=ps: self._link_down(ps, why))

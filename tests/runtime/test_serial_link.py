@@ -11,7 +11,7 @@ from hopseal.services.basic import start_default_services
 from hopseal.transport.serial import SerialConnection
 from hopseal.wire import bare
 from hopseal.wire.message import Address, encode_message, route
-from hopseal.wire.serial_frame import DATA, HELLO, PING, PONG, FrameDecoder, encode_frame
+from hopseal.wire.serial_frame import DATA, FRAME_TYPES, HELLO, PING, PONG, TIME, FrameDecoder, encode_frame
 from hopseal.wire.serial_link import (
     BAD_VERSION,
     DOWN,
@@ -316,6 +316,123 @@ def nodes():
     start_default_services(bn)
     start_default_services(hn)
     return bn, hn
+
+
+NOW_UTC = 1767225600  # 2026-01-01T00:00:00Z
+
+
+def timed_pair(time_interval_ms=1000):
+    board = SerialLink("b1", 2048, INTERVAL_MS, 3, True, clock=Clock())
+    host = SerialLink("gw", 2048, INTERVAL_MS, 3, False, clock=Clock(), wall_clock=lambda: NOW_UTC,
+                      time_interval_ms=time_interval_ms)
+    at(board, 0).start()
+    at(host, 0).start()
+    return board, host
+
+
+def test_time_frame_layout_and_decoding():
+    # serial-link.md §7.7: the byte example there is this frame
+    f = encode_frame(TIME, b"\x69\x55\xb9\x00")
+    assert f == bytes([0, 0xF8, 0x05, 0x05, 0x69, 0x55, 0xB9, 0x05, 0x4E, 0x39, 0x9C, 0x17, 0])
+    for step in (0, 1, 2, 5):
+        dec = FrameDecoder()
+        data = f + b"trailing \xff garbage"
+        got = []
+        for i in range(0, len(data), step or len(data)):
+            got.extend(dec.feed(data[i : i + (step or len(data))]))
+        assert got[0] == ("frame", TIME, b"\x69\x55\xb9\x00") and dec.stats()["frames"] == 1
+    # a body of 3 bytes is out of bounds; a version-1 receiver without the TIME row counts it as
+    # an unknown type and still delivers the next frame
+    dec = FrameDecoder()
+    short = encode_frame(TIME, b"\x01\x02\x03", types={TIME: (0, 8)})
+    assert dec.feed(short + f) == [("frame", TIME, b"\x69\x55\xb9\x00")] and dec.stats()["bad_length"] == 1
+    old = dict(FRAME_TYPES)
+    del old[TIME]
+    dec = FrameDecoder(2048, old)
+    got = dec.feed(f + encode_frame(PING, b"\x00"))
+    assert got == [("frame", PING, b"\x00")] and dec.stats()["unknown_type"] == 1
+
+
+def test_host_sends_time_after_its_hellos_and_every_interval():
+    for step in (0, 1):
+        board, host = timed_pair()
+        feed_all(host, board.out.pop(), 10, step)
+        got = frames_of(host.out)
+        assert got == [(HELLO, hello_body("gw", True)), (TIME, b"\x69\x55\xb9\x00")]
+        board.events = []
+        for f in host.out:
+            feed_all(board, f, 10, step)
+        host.out = []
+        assert board.events == [("up", False), ("time", NOW_UTC)] and board.times_rx == 1
+        assert board.state == UP and board.out == []  # TIME is not answered, nor a state change
+        # while up: PINGs every interval, TIME every time_interval
+        times = 0
+        for t in range(10, 2100, INTERVAL_MS // 4):
+            at(host, t).tick()
+            at(board, t).tick()  # the board's PINGs keep the host's view of it alive
+            times += sum(1 for ft, _ in frames_of(host.out) if ft == TIME)
+            shuttle(board, host, t)
+        assert times == 2 and host.up and board.up
+        # the board never sends TIME, and a TIME reaching the host is only an event
+        assert all(ft != TIME for ft, _ in frames_of(board.take_output()))
+        host.events = []
+        feed_all(host, encode_frame(TIME, b"\x00\x00\x00\x01"), 2200)
+        assert host.events == [("time", 1)] and host.state == UP
+
+
+def test_time_reaches_a_board_that_is_down_and_a_restarted_board():
+    board, host = timed_pair(10 ** 6)
+    shuttle(board, host, 0)
+    assert board.up and host.up
+    # the board restarts: its HELLO is answered with HELLO/R and a fresh TIME
+    board2 = SerialLink("b1", 2048, INTERVAL_MS, 3, True, clock=Clock())
+    at(board2, 50).start()
+    feed_all(host, board2.out.pop(), 50)
+    assert [ft for ft, _ in frames_of(host.out)] == [HELLO, TIME]
+    for f in host.take_output():
+        feed_all(board2, f, 50)
+    assert ("time", NOW_UTC) in board2.take_events()
+    # a TIME on its own is taken in any state (here: a board that is down)
+    board3 = SerialLink("b1", 2048, INTERVAL_MS, 3, True, clock=Clock())
+    feed_all(board3, encode_frame(TIME, b"\x69\x55\xb9\x00\x00\x00"), 0)  # reserved bytes ignored
+    assert board3.take_events() == [("time", NOW_UTC)] and board3.state == DOWN
+
+
+def test_clock_follows_set_wall_time():
+    from hopseal.apps.board_clock import set_wall_time
+    from hopseal.compat import CLOCK_VALID_FROM, clock_set, wall_time
+
+    real = wall_time()
+    try:
+        set_wall_time(946684800)  # 2000-01-01: a board without an RTC battery
+        assert not clock_set() and 946684800 <= wall_time() < 946684800 + 5
+        set_wall_time(NOW_UTC)
+        assert clock_set() and NOW_UTC <= wall_time() < NOW_UTC + 5
+        assert CLOCK_VALID_FROM == 1735689600
+    finally:
+        set_wall_time(real)
+    assert clock_set() and real <= wall_time() < real + 5
+
+
+def test_connection_hands_time_to_its_on_time_hook():
+    quiet()
+
+    async def main():
+        bn, hn = nodes()
+        be, he, to_host, to_board = stream_pair()
+        b = SerialConnection(bn, be, be, "to-host", "b1", interval=INTERVAL_MS / 1000)
+        h = SerialConnection(hn, he, he, "to-board", "gw", interval=INTERVAL_MS / 1000, speak_first=False,
+                             wall_clock=lambda: NOW_UTC)
+        seen = []
+        b.on_time = lambda c, t: seen.append(t)
+        await h.start()
+        await b.start()
+        await wait_until(lambda: b.up and h.up and seen, what="link up with the host's time")
+        assert seen == [NOW_UTC] and b.stats()["times_rx"] == 1
+        await b.close()
+        await h.close()
+
+    run(main())
 
 
 def test_connections_come_up_and_route_both_ways():

@@ -10,7 +10,7 @@ The board file's keys and the command line are apps/board_config.py.
 """
 import asyncio
 
-from ..compat import Backoff, collect, get_logger, is_awaitable, say, ticks_diff, ticks_ms
+from ..compat import Backoff, clock_set, collect, get_logger, is_awaitable, say, ticks_diff, ticks_ms
 from ..errors import HopsealError, ReceiveTimeout, TransportError
 from ..node import Node
 from ..services.basic import start_default_services
@@ -74,6 +74,7 @@ class SerialBoardLink(BoardLink):
         conn = SerialConnection(node, stream, stream, "gateway", cfg["name"], cfg["max_body"], speak_first=True, **kw)
         conn.on_link_up.append(lambda c, restarted: self._fire(self.on_link_up, restarted))
         conn.on_link_down.append(lambda c, why: self._fire(self.on_link_down, why))
+        conn.on_time = set_clock
         self.conn = conn
 
     async def run(self):
@@ -81,6 +82,12 @@ class SerialBoardLink(BoardLink):
         await self.conn.start()
         await self.conn.wait_closed()
         return self.conn.close_reason
+
+
+def set_clock(conn, t):
+    from .board_clock import set_clock
+
+    set_clock(t)
 
 
 class TCPBoardLink(BoardLink):
@@ -138,8 +145,12 @@ class Board:
         self.channel = None
         self.channel_gen = -1
         self.readings_sent = 0
-        if cfg.get("vault") is not None:
-            self._secure(cfg)
+        if cfg.get("clock_start") is not None:
+            from .board_clock import set_wall_time
+
+            set_wall_time(cfg["clock_start"])
+        if cfg.get("vault") is not None and clock_set():
+            self._secure(cfg)  # otherwise main() waits for the clock
         self.link.on_link_up.append(self._link_up)  # the link logs up and down itself
 
     def _secure(self, cfg):
@@ -217,7 +228,7 @@ class Board:
     async def _readings_loop(self, every):
         while True:
             await asyncio.sleep(every)
-            if self.link.up:
+            if self.link.up and self.vault is not None:
                 await self.reading()
 
     def _link_up(self, link, restarted):
@@ -243,8 +254,8 @@ class Board:
         ch = None
         every = self.cfg.get("relay_check") or 10
         while self.ups == generation:
-            if not self.link.up:
-                await asyncio.sleep(0.5)
+            if not self.link.up or (self.vault is None and self.cfg.get("vault") is not None):
+                await asyncio.sleep(0.5)  # down, or the identity waits for the clock
                 continue
             try:
                 if client is None or not await client.ping(5):
@@ -307,7 +318,11 @@ class Board:
                                                           heap_text()))
         if cfg.get("probe") is not None:
             asyncio.create_task(self._probe_loop(cfg["probe"]))
-        if cfg.get("readings") and self.vault is not None:
+        if cfg.get("vault") is not None and self.vault is None:
+            from .board_clock import wait_for_clock
+
+            asyncio.create_task(wait_for_clock(cfg["link"]["type"] == "tcp", lambda: self._secure(cfg)))
+        if cfg.get("readings") and cfg.get("vault") is not None:
             asyncio.create_task(self._readings_loop(cfg["readings"]))
         why = await self.link.run()
         say("link closed: %s" % why)

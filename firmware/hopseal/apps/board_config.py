@@ -28,6 +28,10 @@ Board file keys (boards/*.json; every key optional except "link"):
                     channel is re-opened after every link restart (its route goes through the
                     gateway's current hub connection)
     hub_identifier  accept only this identifier as the hub when opening that channel
+    clock_start     Unix seconds: set the board's clock to this at start (tests: 946684800, the
+                    2000-01-01 a board without an RTC battery wakes up at). A board with a vault
+                    whose clock reads before 2025 waits for the gateway's TIME (serial-link.md
+                    §7.7) or NTP (Wi-Fi, `ntptime`) before it creates or verifies identities
 """
 from ..errors import ConfigError
 
@@ -45,11 +49,13 @@ DEFAULTS = {
     "authorized": None,
     "readings": None,
     "hub_identifier": None,
+    "clock_start": None,
 }
 
 USAGE = """usage: main.py [BOARD_FILE] [--name N] [--link stdio|pty:PATH|tcp:HOST:PORT]
                [--relay NAME] [--relay-check S] [--probe S] [--ping-interval S] [--down-after N] [--max-body B]
                [--vault DIR] [--readings S] [--hub-identifier ID]
+               [--clock-start UNIX_SECONDS]
 BOARD_FILE defaults to board.json; options override its keys."""
 
 
@@ -96,6 +102,7 @@ _OPTIONS = {
     "--vault": ("vault", str),
     "--readings": ("readings", float),
     "--hub-identifier": ("hub_identifier", str),
+    "--clock-start": ("clock_start", int),
 }
 
 

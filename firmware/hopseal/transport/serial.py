@@ -8,7 +8,7 @@ import asyncio
 from ..compat import current_task, get_logger, is_awaitable, ticks_ms
 from ..errors import FrameError, HopsealError
 from ..wire.serial_frame import DATA, DEFAULT_MAX_BODY, EV_TEXT, FrameEncoder
-from ..wire.serial_link import DEFAULT_DOWN_AFTER, DEFAULT_INTERVAL, EV_UP, UP, SerialLink
+from ..wire.serial_link import DEFAULT_DOWN_AFTER, DEFAULT_INTERVAL, EV_TIME, EV_UP, UP, SerialLink
 from .connection import StreamConnection
 
 log = get_logger("serial")
@@ -22,18 +22,21 @@ class SerialConnection(StreamConnection):
         on_link_down(conn, why)        silence, a bad version, a REPL prompt, or the stream closed
         on_close(conn)                 the stream is gone (from StreamConnection)
     `on_text(conn, data)` (one callable or None) receives console text; without it text is counted
-    (`text_bytes`) and dropped.
+    (`text_bytes`) and dropped. `on_time(conn, unix_seconds)` (one callable or None) receives the
+    peer's TIME frames (§7.7); `wall_clock` (UTC seconds, the host's `time.time`) makes this side
+    send them.
     """
 
     def __init__(self, node, reader, writer, peer="serial", name="", max_body=DEFAULT_MAX_BODY,
                  interval=DEFAULT_INTERVAL, down_after=DEFAULT_DOWN_AFTER, speak_first=True, read_size=256,
-                 on_text=None):
+                 on_text=None, wall_clock=None):
         StreamConnection.__init__(self, node, reader, writer, None, peer, "serial", read_size)
-        self.link = SerialLink(name, max_body, int(interval * 1000), down_after, speak_first, ticks_ms)
+        self.link = SerialLink(name, max_body, int(interval * 1000), down_after, speak_first, ticks_ms, wall_clock)
         self.encoder = FrameEncoder(max_body)
         self.on_link_up = []
         self.on_link_down = []
         self.on_text = on_text
+        self.on_time = None
         self.timer = None
 
     @property
@@ -94,6 +97,10 @@ class SerialConnection(StreamConnection):
         if kind == EV_TEXT:
             if self.on_text is not None:
                 self._call(self.on_text, ev[1])
+            return
+        if kind == EV_TIME:
+            if self.on_time is not None:
+                self._call(self.on_time, ev[1])
             return
         if kind == EV_UP:
             l = self.link

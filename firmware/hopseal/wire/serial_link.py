@@ -23,6 +23,7 @@ Transitions (state, event -> next state, output; "HELLO" has no REPLY flag, "HEL
     any          HELLO of another version             BAD_VERSION  logged; ("down", why) if it was UP
     BAD_VERSION  HELLO, our version                   UP           as from DOWN
     BAD_VERSION  PING                                 BAD_VERSION  PONG
+    any          TIME (§7.7)                          unchanged    ("time", seconds); sent by a side with a wall_clock
     any          DATA to send while not UP            unchanged    refused by may_send(), counted
 A side that does not speak first (the host) sends nothing until a valid frame arrives, and falls
 silent again each time the link goes down.
@@ -58,6 +59,7 @@ from .serial_frame import (
     LINK_VERSION,
     PING,
     PONG,
+    TIME,
     FrameDecoder,
     encode_frame,
 )
@@ -77,6 +79,8 @@ BAD_VERSION = const(2)  # the peer's last HELLO carried another link version
 
 EV_UP = "up"  # ("up", restarted)
 EV_DOWN = "down"  # ("down", why)
+EV_TIME = "time"  # ("time", unix_seconds): the peer's UTC clock (§7.7)
+DEFAULT_TIME_INTERVAL = 600.0  # seconds between TIME frames while up (the host side)
 
 _REPL_PROMPT = b"\n>>> "  # a MicroPython board that left the link for the REPL prints this
 
@@ -106,8 +110,12 @@ class SerialLink:
     """
 
     def __init__(self, name=b"", max_body=DEFAULT_MAX_BODY, interval_ms=int(DEFAULT_INTERVAL * 1000),
-                 down_after=DEFAULT_DOWN_AFTER, speak_first=True, clock=ticks_ms):
+                 down_after=DEFAULT_DOWN_AFTER, speak_first=True, clock=ticks_ms, wall_clock=None,
+                 time_interval_ms=int(DEFAULT_TIME_INTERVAL * 1000)):
         self.clock = clock
+        self.wall_clock = wall_clock  # UTC seconds, on the side that sends TIME (the host)
+        self.time_interval_ms = time_interval_ms
+        self.last_time = None  # ticks of the last TIME sent
         self.name = name.encode() if isinstance(name, str) else name
         self.max_body = max_body
         self.interval_ms = interval_ms
@@ -140,6 +148,7 @@ class SerialLink:
         self.hellos_rx = 0
         self.pings_rx = 0
         self.pongs_rx = 0
+        self.times_rx = 0
 
     @property
     def up(self):
@@ -187,7 +196,7 @@ class SerialLink:
     def stats(self):
         d = self.decoder.stats()
         for k in ("link_ups", "link_downs", "restarts", "bad_version", "rx_not_up", "tx_not_up",
-                  "tx_oversize", "bad_messages", "hellos_rx", "pings_rx", "pongs_rx"):
+                  "tx_oversize", "bad_messages", "hellos_rx", "pings_rx", "pongs_rx", "times_rx"):
             d[k] = getattr(self, k)
         d["state"] = ("down", "up", "bad_version")[self.state]
         return d
@@ -197,6 +206,12 @@ class SerialLink:
         self.out.append(encode_frame(HELLO, hello_body(self.name, reply, self.max_body), self.max_body))
         if not reply:
             self.last_hello = now
+        if self.wall_clock is not None:
+            self._time(now)
+
+    def _time(self, now):
+        self.out.append(encode_frame(TIME, pack(">I", int(self.wall_clock()) & 0xFFFFFFFF)))
+        self.last_time = now
 
     def _hello_soon(self, now):
         # The peer sends us PING or DATA, so it thinks the link is up: it lost us. Tell it, at
@@ -260,6 +275,9 @@ class SerialLink:
                     if (body[0] << 24) | (body[1] << 16) | (body[2] << 8) | body[3] == self.ping_seq:
                         self.ping_open = False
                         self.rtt_ms = ticks_diff(now, self.last_ping)
+            elif ftype == TIME:
+                self.times_rx += 1
+                self.events.append((EV_TIME, (body[0] << 24) | (body[1] << 16) | (body[2] << 8) | body[3]))
             elif ftype == DATA:
                 if self.state == UP:
                     bodies.append(body)
@@ -320,6 +338,8 @@ class SerialLink:
                 self.last_ping = now
                 self.out.append(encode_frame(PING, pack(">I", self.ping_seq)))
                 return
+            if self.wall_clock is not None and (self.last_time is None or ticks_diff(now, self.last_time) >= self.time_interval_ms):
+                self._time(now)
         if self.state != UP and self.may_speak:
             if self.last_hello is None or ticks_diff(now, self.last_hello) >= self.interval_ms:
                 self._hello(now, False)

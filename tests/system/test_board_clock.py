@@ -1,0 +1,51 @@
+"""A clock on every board (issue 13): a board whose clock starts at 2000-01-01 (no RTC battery)
+creates no identity until the gateway's TIME frame (serial-link.md §7.7) sets its clock, says why
+in one console line meanwhile, and then creates its identity, registers its relay through its
+secure channel and answers end to end. Real processes: MicroPython virtual board, gateway, hub.
+"""
+import os
+
+import pytest
+from support.scenarios import Hub, VirtualBoard, board_args, gateway, link_path, secure_echo_via_relay, wait_line
+
+Y2000 = 946684800  # 2000-01-01T00:00:00Z, where a board without an RTC battery starts
+
+
+@pytest.fixture
+def hub():
+    h = Hub()
+    yield h
+    h.stop()
+
+
+def test_board_waits_for_the_gateways_time_then_creates_its_identity(hub, tmp_path):
+    flash = str(tmp_path / "flash")
+    args = board_args("clk") + ["--vault", "ident", "--clock-start", str(Y2000)]
+    # 1. A host that sends no time (a gateway before TIME frames): the link comes up, the board
+    # says why it has no identity, once, and creates none; no traceback.
+    vb = VirtualBoard("clk", link_path(tmp_path, "clk"), flash=flash, args=args).start()
+    try:
+        r = vb.wait_link_up(30)
+        assert r["up"], r["lines"]
+    finally:
+        vb.stop()
+    text = "\n".join(r["lines"] + vb.last_lines(50))
+    waits = [ln for ln in r["lines"] if "clock not set" in ln]
+    assert len(waits) == 1, r["lines"]
+    assert "board time %d is before 2025" % Y2000 in waits[0]
+    assert "waiting for the gateway's time" in waits[0]
+    assert "identity " not in text and "Traceback" not in text
+    assert not os.path.exists(os.path.join(flash, "ident")) or not os.listdir(os.path.join(flash, "ident"))
+
+    # 2. The same board (same flash, clock at 2000 again) behind the gateway, which sends UTC.
+    vb = VirtualBoard("clk", link_path(tmp_path, "clk"), flash=flash, args=args).start()
+    gw = gateway(hub.port, "--serial", vb.link + "=clk")
+    try:
+        wait_line(gw, "[clk] clock set from the gateway")
+        wait_line(gw, "[clk] identity ")
+        wait_line(gw, "[clk] relay forward_to_clk registered")
+        secure_echo_via_relay(hub, "clk", "hello clk, with a clock")  # the hub verified its attestation
+        assert "Traceback" not in gw.log(400)
+    finally:
+        gw.stop()
+        vb.stop()
