@@ -37,6 +37,7 @@ BENCHES = [
     ("handshake_heap", "bench_heap.py", ("cpython",), "micropython"),
     ("serial_link", "bench_serial_link.py", ("cpython",), "system"),
     ("hub", "bench_hub.py", ("cpython",), "system"),
+    ("portal", "bench_portal.py", ("cpython",), "system"),
     ("board_start", "bench_board_start.py", ("cpython",), "micropython"),
 ]
 COLUMNS = (("cpython", "CPython"), ("micropython", "MicroPython"), ("system", "system"))

@@ -1,0 +1,280 @@
+"""TCP portal throughput host <-> host, against `ssh -L` and socat in the same run (prints RESULT
+lines for tools/bench/bench.py):
+
+A local TCP sink (a thread of this process) reads a 8-byte size, then that many bytes, and answers
+b"OK"; N MiB (default 64, --quick 16) are pushed to it along each path on the same loopback, timed
+from the first byte sent to the answer:
+
+- direct:          client -> sink
+- socat:           client -> socat TCP-LISTEN -> sink
+- ssh -L:          client -> ssh -L -> sshd (started here: temp config, host and user keys) -> sink
+- portal direct:   client -> `hopseal tcp-inlet create` -> one TCP hop, secure channel ->
+                   `hopseal tcp-outlet create --listen` -> sink
+- portal relay:    client -> inlet -> hub (forward_to_bench) -> outlet node (relay bench) -> sink,
+                   the secure channel end to end through the hub
+
+Each path carries a 64 KiB warm-up connection first, so the figures leave out connection and
+channel set-up (the inlet opens its channels at its first connection). Ratios hopseal/ssh and
+hopseal/socat are printed for both portal paths. Missing ssh/sshd/socat: a note, no RESULT line
+for that path or its ratios.
+
+    python tools/bench/bench_portal.py [--quick] [--mib N]
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path[:0] = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "host")]
+
+from hopseal_host.procs import Child, free_port  # noqa: E402
+from hopseal_host.procs import cli as hopseal  # noqa: E402
+
+MiB = 1024 * 1024
+QUICK = "--quick" in sys.argv
+SIZE = (16 if QUICK else 64) * MiB
+if "--mib" in sys.argv:
+    SIZE = int(sys.argv[sys.argv.index("--mib") + 1]) * MiB
+BLOCK = 64 * 1024
+
+
+class Sink:
+    """Accepts connections; each sends an 8-byte size then that many bytes; the sink answers b"OK"."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def _serve(c):
+        try:
+            head = b""
+            while len(head) < 8:
+                d = c.recv(8 - len(head))
+                if not d:
+                    return
+                head += d
+            left = int.from_bytes(head, "big")
+            buf = bytearray(256 * 1024)
+            while left > 0:
+                n = c.recv_into(buf, min(left, len(buf)))
+                if not n:
+                    return
+                left -= n
+            c.sendall(b"OK")
+            c.recv(1)  # until the client closes
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def close(self):
+        self.sock.close()
+
+
+def push(port: int, total: int, timeout: float = 600) -> float:
+    """Seconds to push `total` bytes to the sink through `port` and get its answer."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    data = os.urandom(BLOCK)
+    t0 = time.perf_counter()
+    s.sendall(total.to_bytes(8, "big"))
+    left = total
+    while left > 0:
+        k = min(left, BLOCK)
+        s.sendall(data if k == BLOCK else data[:k])
+        left -= k
+    ack = b""
+    while len(ack) < 2:
+        d = s.recv(2 - len(ack))
+        if not d:
+            raise RuntimeError("connection closed before the sink's answer (%d bytes pushed)" % total)
+        ack += d
+    dt = time.perf_counter() - t0
+    s.close()
+    return dt
+
+
+def wait_port(port: int, timeout: float = 20, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("exited (%s) before listening on %d" % (proc.returncode, port))
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("nothing listening on %d after %ss" % (port, timeout))
+
+
+def measure(port: int) -> float:
+    """MB/s (10^6 bytes per second) through `port`, after a 64 KiB warm-up connection."""
+    push(port, 64 * 1024, timeout=60)
+    return SIZE / push(port, SIZE) / 1e6
+
+
+def stop(p: subprocess.Popen) -> None:
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+
+
+def socat_path(sink: Sink, results: dict, notes: list) -> None:
+    exe = shutil.which("socat")
+    if not exe:
+        notes.append("socat not found (apt-get install socat): socat comparison skipped")
+        return
+    port = free_port()
+    p = subprocess.Popen([exe, "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" % port, "TCP:127.0.0.1:%d" % sink.port],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, proc=p)
+        results["socat"] = measure(port)
+    finally:
+        stop(p)
+
+
+def ssh_path(sink: Sink, tmp: str, results: dict, notes: list) -> None:
+    exes = {n: shutil.which(n) or (os.path.join("/usr/sbin", n) if os.path.exists(os.path.join("/usr/sbin", n)) else None)
+            for n in ("sshd", "ssh", "ssh-keygen")}
+    missing = [n for n, e in exes.items() if not e]
+    if missing:
+        notes.append("%s not found (apt-get install openssh-server openssh-client): ssh -L comparison skipped"
+                     % ", ".join(missing))
+        return
+    d = os.path.join(tmp, "ssh")
+    os.mkdir(d, 0o700)
+    for name in ("host_key", "user_key"):
+        subprocess.run([exes["ssh-keygen"], "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(d, name)], check=True)
+    shutil.copy(os.path.join(d, "user_key.pub"), os.path.join(d, "authorized_keys"))
+    if os.geteuid() == 0:
+        os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege separation directory
+    sshd_port, fwd_port = free_port(), free_port()
+    cfg = os.path.join(d, "sshd_config")
+    with open(cfg, "w") as f:
+        f.write("\n".join([
+            "Port %d" % sshd_port, "ListenAddress 127.0.0.1", "HostKey %s" % os.path.join(d, "host_key"),
+            "PidFile %s" % os.path.join(d, "sshd.pid"), "AuthorizedKeysFile %s" % os.path.join(d, "authorized_keys"),
+            "PermitRootLogin yes", "StrictModes no", "PubkeyAuthentication yes", "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no", "UsePAM no", "AllowTcpForwarding yes", "LogLevel ERROR", ""]))
+    sshd = subprocess.Popen([exes["sshd"], "-D", "-e", "-f", cfg], stdout=subprocess.DEVNULL,
+                            stderr=open(os.path.join(d, "sshd.log"), "w"))
+    ssh = None
+    try:
+        wait_port(sshd_port, proc=sshd)
+        ssh_log = os.path.join(d, "ssh.log")
+        ssh = subprocess.Popen([exes["ssh"], "-N", "-v", "-p", str(sshd_port), "-i", os.path.join(d, "user_key"),
+                                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                                "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", "-o", "IdentitiesOnly=yes",
+                                "-L", "127.0.0.1:%d:127.0.0.1:%d" % (fwd_port, sink.port),
+                                "%s@127.0.0.1" % os.environ.get("USER", "root")],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(ssh_log, "w"))
+        try:
+            wait_port(fwd_port, proc=ssh)
+        except RuntimeError as e:
+            notes.append("ssh -L did not come up (%s): ssh comparison skipped\n%s\n%s" % (
+                e, open(ssh_log).read()[-1500:], open(os.path.join(d, "sshd.log")).read()[-1500:]))
+            return
+        results["ssh"] = measure(fwd_port)
+        cipher = [l.split("cipher:")[1].split()[0] for l in open(ssh_log) if "client->server cipher:" in l]
+        ver = subprocess.run([exes["ssh"], "-V"], capture_output=True, text=True).stderr.strip()
+        notes.append("ssh: %s, cipher %s" % (ver, cipher[0] if cipher else "?"))
+    finally:
+        if ssh is not None:
+            stop(ssh)
+        stop(sshd)
+
+
+def portal_paths(sink: Sink, tmp: str, results: dict) -> None:
+    procs: list[Child] = []
+    try:
+        # one TCP hop: inlet node -> outlet node listening for Ockam routing
+        ol = free_port()
+        out = hopseal("outlet", "-q", "tcp-outlet", "create", "--to", "127.0.0.1:%d" % sink.port,
+                      "--listen", "127.0.0.1:%d" % ol, "--vault", os.path.join(tmp, "outlet-d"), "--control", "")
+        procs.append(out)
+        out.wait_for("listening on")
+        ip = free_port()
+        inl = hopseal("inlet", "-q", "tcp-inlet", "create", "--from", "127.0.0.1:%d" % ip,
+                      "--to", "/ip4/127.0.0.1/tcp/%d/secure/api/service/outlet" % ol,
+                      "--vault", os.path.join(tmp, "inlet-d"), "--control", "")
+        procs.append(inl)
+        inl.wait_for("tcp inlet listening on")
+        results["portal_direct"] = measure(ip)
+        for p in reversed(procs):
+            p.stop()
+        procs.clear()
+
+        # through a hub relay
+        hp = free_port()
+        hub = hopseal("hub", "-q", "hub", "--listen", "127.0.0.1:%d" % hp, "--vault", os.path.join(tmp, "hub"),
+                      "--control", "")
+        procs.append(hub)
+        hub.wait_for("listening on")
+        out = hopseal("outlet", "tcp-outlet", "create", "--to", "127.0.0.1:%d" % sink.port, "--relay", "bench",
+                      "--hub", "127.0.0.1:%d" % hp, "--vault", os.path.join(tmp, "outlet-r"), "--control", "")
+        procs.append(out)
+        out.wait_for("relay forward_to_bench registered")
+        ip = free_port()
+        inl = hopseal("inlet", "-q", "tcp-inlet", "create", "--from", "127.0.0.1:%d" % ip,
+                      "--to", "/ip4/127.0.0.1/tcp/%d/service/forward_to_bench/secure/api/service/outlet" % hp,
+                      "--vault", os.path.join(tmp, "inlet-r"), "--control", "")
+        procs.append(inl)
+        inl.wait_for("tcp inlet listening on")
+        results["portal_relay"] = measure(ip)
+    finally:
+        for p in reversed(procs):
+            p.stop()
+
+
+def main() -> int:
+    print("portal throughput: %d MiB pushed per path, one connection, loopback" % (SIZE // MiB))
+    sink = Sink()
+    results: dict[str, float] = {}
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="hopseal-bench-portal-") as tmp:
+        try:
+            results["direct"] = measure(sink.port)
+            socat_path(sink, results, notes)
+            ssh_path(sink, tmp, results, notes)
+            portal_paths(sink, tmp, results)
+        finally:
+            sink.close()
+    for line in notes:
+        print(line)
+    for name in ("direct", "socat", "ssh", "portal_direct", "portal_relay"):
+        if name in results:
+            print("RESULT portal_mbps[%s] %.1f MB/s" % (name, results[name]))
+    for hop in ("portal_direct", "portal_relay"):
+        for ref in ("ssh", "socat"):
+            if hop in results and ref in results:
+                print("RESULT %s/%s %.3f x" % (hop, ref, results[hop] / results[ref]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
