@@ -88,8 +88,9 @@ class VirtualBoard:
     def __init__(self, name: str = "vboard", link: str | None = None, board: str = DEFAULT_BOARD,
                  heapsize: str | None = None, open_path: bool = False, args: list[str] | tuple = (),
                  faults: dict | None = None, echo=None, mpy: bool = False, flash: str | None = None,
-                 romfs: bool = False):
+                 romfs: bool = False, bare: bool = False):
         self.name = name
+        self.bare = bare  # only the interpreter's REPL on the pty, no firmware (a board fresh from flashing)
         self.romfs = romfs  # run the runtime from a ROMFS image outside the heap, as from flash
         # The board's "flash": the interpreter's working directory, where a board file's
         # `"vault": ""` keeps the identity. A fresh temporary folder unless one is given.
@@ -129,12 +130,16 @@ class VirtualBoard:
             cmd = [micropython_path()]
         if self.heapsize:
             cmd += ["-X", "heapsize=%s" % self.heapsize]
+        if self.bare:
+            return cmd  # the REPL, in the flash folder
         main = os.path.join(mpy_dir(self.arch), "main.py") if self.mpy else MAIN
         return cmd + [main, os.path.abspath(self.board), "--name", self.name] + self.args + (extra or [])
 
     def env(self) -> dict:
         env = mp_env()
-        if self.romfs:
+        if self.bare:  # sys.path as on a board: '', .frozen, lib (in the flash folder)
+            env["MICROPYPATH"] = os.pathsep.join([".frozen", "lib"])
+        elif self.romfs:
             env["MICROPYPATH"] = ".frozen"  # hopseal comes from /rom (mounted by main.py)
             env["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "host"), os.path.join(ROOT, "firmware")])
         elif self.mpy:
@@ -374,6 +379,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
     v.add_argument("--romfs", action="store_true",
                    help="run the firmware from a ROMFS image kept outside the MicroPython heap, as a board "
                    "runs it from its ROMFS partition (mpremote romfs deploy): the heap holds data, not code")
+    v.add_argument("--bare", action="store_true",
+                   help="a board fresh from flashing: only MicroPython's REPL on the pty (raw REPL too, for "
+                   "mpremote and `hopseal board`), an empty flash folder as its working directory, no "
+                   "firmware; Ctrl-D at the REPL resets it (the interpreter starts again on a new pty, "
+                   "--link follows)")
     v.add_argument("--open-path", action="store_true",
                    help="let the interpreter open a pty path itself (link type pty) instead of using stdio")
     v.add_argument("--ber", type=float, default=0.0, help="with --open-path: bit-error rate on the line")
@@ -402,22 +412,39 @@ def cmd_virtual_board(args: argparse.Namespace) -> int:
     if (args.ber or args.drop or args.insert) and not args.open_path:
         raise ConfigError("--ber, --drop and --insert need --open-path (the faults are made on the line "
                           "the interpreter opens)")
+    if args.bare:
+        given = [flag for flag, on in (("--relay", args.relay), ("--probe", args.probe is not None),
+                 ("--ping-interval", args.ping_interval is not None), ("--vault", args.vault),
+                 ("--readings", args.readings is not None), ("--hub-identifier", args.hub_identifier),
+                 ("--mpy", args.mpy), ("--romfs", args.romfs), ("--open-path", args.open_path)) if on]
+        if given:
+            raise ConfigError("--bare runs no firmware, so %s cannot apply (drop %s, or drop --bare)"
+                              % (", ".join(given), "it" if len(given) == 1 else "them"))
     faults = {"ber": args.ber, "drop": args.drop, "insert": args.insert} if (args.ber or args.drop or args.insert) else None
     vb = VirtualBoard(args.name, args.link, args.board, args.heapsize, args.open_path, extra, faults,
                       echo=lambda line: print("[%s] %s" % (args.name, line), flush=True), mpy=args.mpy,
-                      flash=args.flash, romfs=args.romfs)
+                      flash=args.flash, romfs=args.romfs, bare=args.bare)
     stop_on_signals(sigint=True)  # unplug cleanly, even if started with SIGINT ignored
     vb.start()
     assert vb.proc is not None
+    mode = "bare: REPL only, flash %s" % vb.flash if args.bare else (
+        ("open-path" if args.open_path else "stdio") + (", .mpy" if args.mpy else ""))
     print("virtual board %s: %s%s (micropython pid %d, heap %s, %s)" % (
         args.name, (args.link + " -> ") if args.link else "", vb.path, vb.proc.pid, vb.heapsize or "default",
-        ("open-path" if args.open_path else "stdio") + (", .mpy" if args.mpy else "")), flush=True)
+        mode), flush=True)
     unplugged: KeyboardInterrupt | None = None
     try:
-        while vb.running:
-            time.sleep(0.2)
-        assert vb.proc is not None
-        status = vb.proc.returncode
+        while True:
+            while vb.running:
+                time.sleep(0.2)
+            assert vb.proc is not None
+            status = vb.proc.returncode
+            if not (args.bare and status == 0):
+                break
+            vb.stop()  # Ctrl-D at the bare REPL: a reset, the board comes back (on a new pty)
+            vb.start()
+            print("virtual board %s reset: %s%s (micropython pid %d)" % (
+                args.name, (args.link + " -> ") if args.link else "", vb.path, vb.proc.pid), flush=True)
         lines = vb.last_lines()
     except KeyboardInterrupt as e:
         unplugged = e
