@@ -102,11 +102,15 @@ class HubProcess:
         self.start()
 
     def start(self) -> "HubProcess":
-        c = hopseal(self.name, "hub", "--listen", "127.0.0.1:%d" % self.port, "--vault", self.vault, *self.args)
+        c = self.spawn(["hub", "--listen", "127.0.0.1:%d" % self.port, "--vault", self.vault, *self.args])
         self.children.append(c)
         c.wait_for("hopseal hub", 30)
         self.identifier = c.wait_for("identifier ").split()[-1]
         return self
+
+    def spawn(self, argv: list[str]):
+        """The child process running `hopseal ARGV` (a subclass may launch it differently)."""
+        return hopseal(self.name, *argv)
 
     @property
     def child(self):
@@ -145,6 +149,12 @@ class HubProcess:
 
     def rss_kib(self) -> int:
         return proc_rss_kib(self.pid)
+
+    def cpu_s(self) -> float:
+        """User + system CPU seconds the hub has used (/proc/PID/stat)."""
+        with open("/proc/%d/stat" % self.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def settled_fds(self, steady: float = 0.5, timeout: float = 10) -> int:
         """The fd count once it has not changed for `steady` s (a baseline: closes in flight done)."""

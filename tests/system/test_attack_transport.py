@@ -26,7 +26,7 @@ import sys
 import time
 
 import pytest
-from support.attack import RawClient, closed_within, echo_time, soak
+from support.attack import HubProcess, RawClient, closed_within, echo_time, soak
 from support.procs import Child, free_port, py_env
 
 from hopseal.wire.tcp_frame import encode_frame
@@ -44,48 +44,19 @@ sys.exit(main(sys.argv[2:]))
 FLAGS = {"max_connections": "--max-connections", "idle_timeout": "--idle-timeout", "frame_timeout": "--frame-timeout"}
 
 
-class Hub:
-    """`hopseal hub` on a free port; pid, log lines and /proc figures."""
+class Hub(HubProcess):
+    """`hopseal hub` on a free port with the transport flags given, run through LAUNCH (which can
+    lower its RLIMIT_NOFILE first)."""
 
     def __init__(self, tmp_path, nofile: int | None = None, **transport):
-        self.port = free_port()
-        args = ["hub", "--listen", "127.0.0.1:%d" % self.port, "--vault", str(tmp_path / "hub-identity")]
+        self.nofile = nofile
+        args = []
         for k, v in transport.items():
             args += [FLAGS[k], str(v)]
-        cfg = json.dumps({"nofile": nofile})
-        self.child = Child("hub", [sys.executable, "-c", LAUNCH, cfg, *args], py_env())
-        self.child.wait_for("listening on", 30)
-        self.pid = self.child.p.pid
+        HubProcess.__init__(self, tmp_path, *args)
 
-    def stop(self) -> None:
-        self.child.stop()
-
-    @property
-    def lines(self) -> list[str]:
-        return self.child.lines
-
-    def fds(self) -> int:
-        return len(os.listdir("/proc/%d/fd" % self.pid))
-
-    def rss_kib(self) -> int:
-        with open("/proc/%d/status" % self.pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        raise AssertionError("no VmRSS")
-
-    def cpu_s(self) -> float:
-        with open("/proc/%d/stat" % self.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def wait_fds(self, at_most: int, timeout: float = 15) -> int:
-        deadline = time.monotonic() + timeout
-        n = self.fds()
-        while n > at_most and time.monotonic() < deadline:
-            time.sleep(0.1)
-            n = self.fds()
-        return n
+    def spawn(self, argv: list[str]) -> Child:
+        return Child(self.name, [sys.executable, "-c", LAUNCH, json.dumps({"nofile": self.nofile}), *argv], py_env())
 
 
 def flood(port: int, n: int) -> list[socket.socket]:
@@ -238,7 +209,8 @@ def past_the_cap(tmp_path, n: int, cap: int) -> None:
             log_lines=len(logged))
     assert fd1 <= fd0 + 1 and new < 1
     # every refusal closed at once, and told in one line per 10 s (with how many more since)
-    assert 1 <= len(told) <= 1 + elapsed // 10, told
+    most = 1 + elapsed // 10  # one line per started 10 s of refusals
+    assert 1 <= len(told) <= most, told
     assert len(logged) < 120, "\n".join(logged)
 
 
