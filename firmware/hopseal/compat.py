@@ -99,6 +99,32 @@ def collect():
         pass
 
 
+CLOSE_WAIT = 2  # seconds a closing stream waits for the peer to take what is left
+
+
+async def release(writer, abort=False):
+    """Close a stream writer and release its socket (connections and portals both use it). With
+    `abort`, or when the peer does not take what is left within CLOSE_WAIT seconds, unsent bytes
+    are dropped (CPython's transport.abort(); MicroPython's streams close at once)."""
+    import asyncio
+
+    t = getattr(writer, "transport", None)  # CPython's StreamWriter; MicroPython's Stream has none
+    try:
+        if abort and t is not None:
+            t.abort()
+            return
+        writer.close()
+        if not hasattr(writer, "wait_closed"):
+            return
+        if t is None:
+            await writer.wait_closed()  # MicroPython: the socket is closed here
+            return
+        await asyncio.wait_for(writer.wait_closed(), CLOSE_WAIT)
+    except (OSError, asyncio.TimeoutError):
+        if t is not None:
+            t.abort()
+
+
 def current_task():
     """The running asyncio task, or None where the port cannot tell."""
     import asyncio

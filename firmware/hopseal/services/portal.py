@@ -37,7 +37,7 @@ Rules upheld here:
 """
 import asyncio
 
-from ..compat import const, current_task, get_logger
+from ..compat import const, current_task, get_logger, release
 from ..errors import DecodeError, HopsealError
 from ..wire import bare
 from ..wire.message import Address, route
@@ -63,26 +63,6 @@ _WAIT_PONG = const(0)  # inlet: Ping sent
 _CONNECTING = const(1)  # outlet: Ping taken, connecting to the target
 _OPEN = const(2)
 _CLOSED = const(3)
-
-
-async def release(writer, abort=False):
-    """Close a socket's stream writer (services/ may not import transport/, which has the same
-    rule): MicroPython closes in wait_closed(); CPython's is given 2 s to flush, then aborted."""
-    t = getattr(writer, "transport", None)
-    try:
-        if abort and t is not None:
-            t.abort()
-            return
-        writer.close()
-        if not hasattr(writer, "wait_closed"):
-            return
-        if t is None:
-            await writer.wait_closed()
-        else:
-            await asyncio.wait_for(writer.wait_closed(), 2)
-    except (OSError, asyncio.TimeoutError):
-        if t is not None:
-            t.abort()
 
 
 # -- codec (portal_message.rs) ------------------------------------------------------------------

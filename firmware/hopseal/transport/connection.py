@@ -24,42 +24,16 @@ Rules upheld here:
 - the connection keeps the times the transport's sweeper judges it by (tcp.expired): the last
   complete frame in (`rx_at`), the start of an unfinished one (`frame_at`), the start of a write
   the peer has not taken yet (`tx_at`); all ticks_ms;
-- closing never waits on a peer that does not read: what it will not take within _CLOSE_WAIT
-  seconds is dropped, and the socket is released.
+- closing never waits on a peer that does not read: what it will not take within CLOSE_WAIT
+  seconds (compat) is dropped, and the socket is released.
 """
 import asyncio
 
-from ..compat import collect, const, current_task, get_logger, is_awaitable, ticks_ms
+from ..compat import collect, current_task, get_logger, is_awaitable, release, ticks_ms
 from ..errors import HopsealError
 from ..wire.message import Address, decode_message, route, step
 
 log = get_logger("connection")
-
-_CLOSE_WAIT = const(2)  # seconds a closing connection waits for the peer to take what is left
-
-
-async def release(writer, abort=False):
-    """Close a stream writer and release its socket. With `abort`, or when the peer does not take
-    what is left within _CLOSE_WAIT seconds, unsent bytes are dropped (CPython's transport.abort();
-    MicroPython's streams close at once)."""
-    t = getattr(writer, "transport", None)  # CPython's StreamWriter; MicroPython's Stream has none
-    try:
-        if abort and t is not None:
-            t.abort()
-            return
-        writer.close()
-        if not hasattr(writer, "wait_closed"):
-            return
-        if t is None:
-            await writer.wait_closed()  # MicroPython: the socket is closed here
-            return
-        try:
-            await asyncio.wait_for(writer.wait_closed(), _CLOSE_WAIT)
-        except asyncio.TimeoutError:
-            t.abort()
-    except OSError:
-        pass
-
 
 class StreamConnection:
     def __init__(self, node, reader, writer, framing, peer="?", kind="tcp", read_size=2048):
@@ -236,7 +210,7 @@ class StreamConnection:
     async def close(self, why="closed", abort=False):
         """Close once: the sender worker goes, the receive loop stops, the `on_close` callbacks run
         (what lives on this connection, channels and relays, goes at once), then the socket is
-        released (with `abort`, or after _CLOSE_WAIT seconds, without waiting for the peer to take
+        released (with `abort`, or after compat.CLOSE_WAIT seconds, without waiting for the peer to take
         what is left)."""
         if self.closed:
             return

@@ -25,11 +25,11 @@ a second: TCPTransport.listen turns those into a count, `accept_errors`, and one
 """
 import asyncio
 
-from ..compat import collect, const, get_logger, ticks_diff, ticks_ms
+from ..compat import collect, const, get_logger, release, ticks_diff, ticks_ms
 from ..errors import TransportError
 from ..wire.message import TCP, Address
 from ..wire.tcp_frame import DEFAULT_MAX_FRAME, TCPFraming
-from .connection import StreamConnection, release
+from .connection import StreamConnection
 
 log = get_logger("tcp")
 
