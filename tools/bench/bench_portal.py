@@ -211,6 +211,15 @@ def ssh_path(sink: Sink, tmp: str, results: dict, notes: list) -> None:
 
 def portal_paths(sink: Sink, tmp: str, results: dict) -> None:
     procs: list[Child] = []
+    def inlet(to: str, vault: str) -> int:
+        """Start an inlet node whose clients go along `to`; the port it listens on."""
+        ip = free_port()
+        inl = hopseal("inlet", "-q", "tcp-inlet", "create", "--from", "127.0.0.1:%d" % ip, "--to", to,
+                      "--vault", os.path.join(tmp, vault), "--control", "")
+        procs.append(inl)
+        inl.wait_for("tcp inlet listening on")
+        return ip
+
     try:
         # one TCP hop: inlet node -> outlet node listening for Ockam routing
         ol = free_port()
@@ -218,13 +227,7 @@ def portal_paths(sink: Sink, tmp: str, results: dict) -> None:
                       "--listen", "127.0.0.1:%d" % ol, "--vault", os.path.join(tmp, "outlet-d"), "--control", "")
         procs.append(out)
         out.wait_for("listening on")
-        ip = free_port()
-        inl = hopseal("inlet", "-q", "tcp-inlet", "create", "--from", "127.0.0.1:%d" % ip,
-                      "--to", "/ip4/127.0.0.1/tcp/%d/secure/api/service/outlet" % ol,
-                      "--vault", os.path.join(tmp, "inlet-d"), "--control", "")
-        procs.append(inl)
-        inl.wait_for("tcp inlet listening on")
-        results["portal_direct"] = measure(ip)
+        results["portal_direct"] = measure(inlet("/ip4/127.0.0.1/tcp/%d/secure/api/service/outlet" % ol, "inlet-d"))
         for p in reversed(procs):
             p.stop()
         procs.clear()
@@ -239,13 +242,8 @@ def portal_paths(sink: Sink, tmp: str, results: dict) -> None:
                       "--hub", "127.0.0.1:%d" % hp, "--vault", os.path.join(tmp, "outlet-r"), "--control", "")
         procs.append(out)
         out.wait_for("relay forward_to_bench registered")
-        ip = free_port()
-        inl = hopseal("inlet", "-q", "tcp-inlet", "create", "--from", "127.0.0.1:%d" % ip,
-                      "--to", "/ip4/127.0.0.1/tcp/%d/service/forward_to_bench/secure/api/service/outlet" % hp,
-                      "--vault", os.path.join(tmp, "inlet-r"), "--control", "")
-        procs.append(inl)
-        inl.wait_for("tcp inlet listening on")
-        results["portal_relay"] = measure(ip)
+        results["portal_relay"] = measure(
+            inlet("/ip4/127.0.0.1/tcp/%d/service/forward_to_bench/secure/api/service/outlet" % hp, "inlet-r"))
     finally:
         for p in reversed(procs):
             p.stop()
