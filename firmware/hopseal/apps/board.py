@@ -11,7 +11,7 @@ The board file's keys and the command line are apps/board_config.py.
 import asyncio
 
 from ..compat import Backoff, clock_set, collect, get_logger, is_awaitable, say, ticks_diff, ticks_ms
-from ..errors import HopsealError, ReceiveTimeout, TransportError
+from ..errors import HopsealError, TransportError
 from ..node import Node
 from ..services.basic import start_default_services
 from ..wire import bare
@@ -267,16 +267,9 @@ class Board:
                         hub = [ch.encryptor_address]
                     else:
                         hub = self.link.route_to("hub")
-                    client = RelayClient(self.node, hub, name=self.cfg["relay"])
-                    try:
-                        text = await client.register(5)
-                    except ReceiveTimeout:
-                        if not self.vault:
-                            raise
-                        # an Ockam node without a project ignores it through a channel (wire §6.1)
-                        client = RelayClient(self.node, self.link.route_to("hub"), name=self.cfg["relay"])
-                        text = await client.register(5)
-                    say("relay %s registered" % text)
+                    plain = self.link.route_to("hub") if self.vault else None  # wire §6.1
+                    client = RelayClient(self.node, hub, name=self.cfg["relay"], plain_route=plain)
+                    say("relay %s registered" % await client.register(5))
                     backoff.reset()
                 await asyncio.sleep(every)
             except HopsealError as e:

@@ -8,11 +8,10 @@ import asyncio
 import sys
 
 from ..compat import say
-from ..errors import ConfigError, HopsealError, ReceiveTimeout
+from ..errors import ConfigError, HopsealError
 from ..node import Node
 from ..services.basic import Forwarder, start_default_services
 from ..transport.tcp import TCPTransport
-from ..wire.message import route
 
 
 # a string, not the docstring: MicroPython keeps no __doc__
@@ -114,31 +113,19 @@ async def build(name="node", listen=None, forwards=(), crypto=None, services=Tru
 
         hub = "1#%s:%d" % relay_at
         connect = None
-        plain = []  # not empty once the hub ignored a registration through the channel
         if vault is not None:
             # static names are registered through a secure channel to the hub: the relay is then
             # bound to this node's identity, and nobody else can take it (services/relay.py)
             from ..secure.channel import create_secure_channel
 
             async def connect():
-                if plain:
-                    return [hub]
                 ch = await create_secure_channel(node, vault, [hub, "api"], cache=node.api.cache, timeout=10)
                 return [ch.encryptor_address]
 
-        client = RelayClient(node, await connect() if connect else [hub], name=relay, connect=connect)
+        client = RelayClient(node, await connect() if connect else [hub], name=relay, connect=connect,
+                             plain_route=[hub] if connect else None)  # docs/wire.md §6.1
         node.relay_client = client  # for the host's status
-        try:
-            text = await client.register()
-        except ReceiveTimeout:
-            if connect is None:
-                raise
-            # an Ockam node without a project (ockam node create) lets nothing out of a channel
-            # reach its relay service and says nothing (docs/wire.md §6.1): plain TCP then, for good
-            plain.append(hub)
-            client.hub_route = route([hub])
-            text = await client.register()
-        say("relay %s registered at %s" % (text, hostport_text(relay_at[0], relay_at[1])))
+        say("relay %s registered at %s" % (await client.register(), hostport_text(relay_at[0], relay_at[1])))
         node.relay_task = asyncio.create_task(client.keep_alive(
             interval=relay_interval,
             on_change=lambda c: say("relay %s registered again" % c.relay_address.text())))

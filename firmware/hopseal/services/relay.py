@@ -30,7 +30,7 @@ Client:
 import asyncio
 
 from ..compat import Backoff, get_logger, hexstr, printable, random_bytes
-from ..errors import DecodeError, HopsealError, RoutingError
+from ..errors import DecodeError, HopsealError, ReceiveTimeout, RoutingError
 from ..wire import bare
 from ..wire.message import Address, route
 from .basic import Forwarder
@@ -188,12 +188,18 @@ class RelayClient:
 
     `connect`, when given, is an async function that returns a fresh route to the hub (say, a new
     secure channel to its `api`, which the hub wants for static names): `keep_alive` calls it
-    before registering again, since the old route may have died with the hub's connection."""
+    before registering again, since the old route may have died with the hub's connection.
 
-    def __init__(self, node, hub_route, name=None, service="forwarding_service", connect=None):
+    `plain_route`, when given, is the hub without a channel: a registration through the channel
+    that gets no answer at all is sent again along it, and it is kept from then on (an Ockam node
+    without a project lets nothing out of a channel reach its relay service and says nothing,
+    docs/wire.md §6.1; a hopseal hub always answers, a refusal included)."""
+
+    def __init__(self, node, hub_route, name=None, service="forwarding_service", connect=None, plain_route=None):
         self.node = node
         self.hub_route = route(hub_route)
         self.connect = connect
+        self.plain_route = plain_route
         self.name = name
         self.service = service if name is None else "static_forwarding_service"
         self.relay_address = None
@@ -201,6 +207,17 @@ class RelayClient:
 
     async def register(self, timeout=10):
         """Register (or re-register); returns the relay's address text, e.g. `forward_to_ab12…`."""
+        try:
+            return await self._register(timeout)
+        except ReceiveTimeout:
+            if self.plain_route is None:
+                raise
+        log.warning("no answer through the secure channel to the hub; registering relay over plain transport")
+        self.hub_route = route(self.plain_route)
+        self.plain_route = self.connect = None  # plain from now on
+        return await self._register(timeout)
+
+    async def _register(self, timeout):
         alias = self.name if self.name is not None else REGISTER
         # A secure channel the relay is registered through carries anyone's messages to the relay
         # from now on: mark it, so what comes out of it reaches no channel-only service (trust.py)
