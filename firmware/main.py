@@ -117,4 +117,8 @@ def start(cfg, stream):
             time.sleep(min(attempt, 10))
 
 
-sys.exit(main(sys.argv[1:] if hasattr(sys, "argv") else []))
+_status = main(sys.argv[1:] if hasattr(sys, "argv") else [])
+if _status and sys.platform == "linux":
+    # The unix port (the virtual board): its launcher reads the exit status. A board's main.py
+    # just ends, at the REPL: SystemExit there would soft-reset the board into main.py again.
+    sys.exit(_status)

@@ -131,7 +131,9 @@ class VirtualBoard:
         if self.heapsize:
             cmd += ["-X", "heapsize=%s" % self.heapsize]
         if self.bare:
-            return cmd  # the REPL, in the flash folder
+            # The REPL in the flash folder; like a board after a reset, it first runs the main.py
+            # found there (hopseal board deploy writes one), and its REPL follows when that ends.
+            return cmd + (["-i", "main.py"] if os.path.exists(os.path.join(self.flash, "main.py")) else [])
         main = os.path.join(mpy_dir(self.arch), "main.py") if self.mpy else MAIN
         return cmd + [main, os.path.abspath(self.board), "--name", self.name] + self.args + (extra or [])
 
