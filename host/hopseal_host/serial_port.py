@@ -1,5 +1,6 @@
 """A pyserial port as the duck-typed byte stream a SerialConnection runs on (`read(n)`, `write(b)`,
-`drain()`, `close()`), for the gateway and the serial-link benchmark.
+`drain()`, `close()`), for the gateway and the serial-link benchmark; and `send_stop()`, which
+ends a board's link and sends it back to its REPL (serial-link.md §2.1).
 
 Rules upheld here: pyserial blocks, the event loop must not, so a reader thread hands bytes to the
 loop and one writer thread writes them in order; any failure of the port ends the stream (b""
@@ -13,6 +14,47 @@ import logging
 import threading
 
 log = logging.getLogger("hopseal.gateway")
+
+# serial-link.md §2.1: the STOP frame the host sends, the same bytes every time. Its body (29 bytes)
+# makes the COBS code byte 0x23 '#' and the last CRC byte 0x15 (Ctrl-U), and no byte of the frame
+# is a control byte a REPL acts on (01-05, CR, LF, ESC, TAB): a board already at its REPL sees
+# "#link stopped by the host #442-", a comment, which Ctrl-U then erases (tests/host/test_stop_frame.py).
+STOP_BODY = b"link stopped by the host #442"
+
+
+def stop_frame() -> bytes:
+    """The STOP frame (type 0x06) as written on the wire, delimiters included."""
+    from hopseal.wire.serial_frame import STOP, encode_frame
+
+    return encode_frame(STOP, STOP_BODY)
+
+
+def send_stop(port_or_fd, baud: int = 115200) -> int:
+    """Write the STOP frame: the board ends its serial link and returns to its REPL.
+
+    `port_or_fd` is an open file descriptor (int), an object with `write()` (a pyserial port, a
+    binary file; flushed if it can be), or a pyserial URL/path that is opened, written and closed.
+    The host may send it without having heard from the board: at a REPL the frame does nothing
+    (see STOP_BODY). Returns the number of bytes written."""
+    import os
+
+    frame = stop_frame()
+    if isinstance(port_or_fd, int):
+        view = memoryview(frame)
+        while view:
+            view = view[os.write(port_or_fd, view):]
+        return len(frame)
+    if hasattr(port_or_fd, "write"):
+        port_or_fd.write(frame)
+        if hasattr(port_or_fd, "flush"):
+            port_or_fd.flush()
+        return len(frame)
+    import serial
+
+    with serial.serial_for_url(port_or_fd, baudrate=baud, timeout=1, write_timeout=5) as ser:
+        ser.write(frame)
+        ser.flush()
+    return len(frame)
 
 
 class SerialPortStream:

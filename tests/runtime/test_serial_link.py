@@ -11,10 +11,13 @@ from hopseal.services.basic import start_default_services
 from hopseal.transport.serial import SerialConnection
 from hopseal.wire import bare
 from hopseal.wire.message import Address, encode_message, route
-from hopseal.wire.serial_frame import DATA, FRAME_TYPES, HELLO, PING, PONG, TIME, FrameDecoder, encode_frame
+from hopseal.wire.serial_frame import DATA, FRAME_TYPES, HELLO, PING, PONG, STOP, TIME, FrameDecoder, encode_frame
 from hopseal.wire.serial_link import (
     BAD_VERSION,
     DOWN,
+    EV_DOWN,
+    EV_STOP,
+    STOPPED,
     UP,
     SerialLink,
     hello_body,
@@ -579,5 +582,86 @@ def test_closing_the_stream_is_link_down_and_close():
         assert closes == [h] and downs and "closed" in downs[0]
         assert not hn.has_worker(h.address)
         await b.close()
+
+    run(main())
+
+
+STOP_FRAME = encode_frame(STOP, b"link stopped by the host #442")  # what hopseal_host.serial_port sends
+
+
+def test_stop_frame_layout():
+    # serial-link.md §2.1: the byte example there is this frame
+    assert STOP_FRAME == bytes.fromhex(
+        "00f823066c696e6b2073746f707065642062792074686520686f737420233434322d81b11500")
+    assert encode_frame(STOP, b"") == bytes.fromhex("00f80606b84a613b00")
+    dec = FrameDecoder()
+    assert dec.feed(encode_frame(STOP, b"x" * 65, types={STOP: (0, 65)})) == [] and dec.stats()["bad_length"] == 1
+    old = dict(FRAME_TYPES)
+    del old[STOP]  # a receiver from before STOP counts it and goes on
+    dec = FrameDecoder(types=old)
+    assert dec.feed(STOP_FRAME) == [] and dec.stats()["unknown_type"] == 1
+
+
+def test_stop_ends_the_board_link_in_every_state():
+    # UP: link down with its event, then the stop event; nothing is ever sent again
+    board, host = pair()
+    shuttle(board, host, 0)
+    assert board.state == UP
+    for step in (0, 1):
+        b, h = pair()
+        shuttle(b, h, 0)
+        b.take_events()
+        assert feed_all(b, STOP_FRAME + encode_frame(DATA, b"\x01\x00\x02"), 10, step) == []
+        assert b.state == STOPPED and b.stats()["state"] == "stopped" and b.stats()["stops_rx"] == 1
+        assert b.take_events() == [(EV_DOWN, "stopped by the host"), (EV_STOP, "link stopped by the host #442")]
+        assert b.out == []
+        for t in (100, 1000, 10000):
+            at(b, t).tick()
+        assert b.out == [] and b.state == STOPPED
+        # a HELLO after the STOP does not bring it back
+        assert feed_all(b, encode_frame(HELLO, hello_body("gw")), 20000) == [] and b.out == [] and b.state == STOPPED
+    # DOWN, before any HELLO came (the host sends it without having heard the board), and BAD_VERSION
+    b = SerialLink("b1", 2048, INTERVAL_MS, 3, True, clock=Clock())
+    at(b, 0).start()
+    b.out = []
+    feed_all(b, b"boot text\r\n" + encode_frame(STOP, b""), 5)
+    assert b.state == STOPPED and b.take_events()[-1] == (EV_STOP, "") and b.out == []
+    b = SerialLink("b1", 2048, INTERVAL_MS, 3, True, clock=Clock())
+    feed_all(b, encode_frame(HELLO, b"\x07") + STOP_FRAME, 5)
+    assert b.state == STOPPED
+
+
+def test_a_host_ignores_stop_and_stays_silent():
+    board, host = pair()
+    feed_all(host, STOP_FRAME, 0)
+    assert host.state == DOWN and host.out == [] and host.stats()["stops_rx"] == 1  # still silent (§7.2)
+    shuttle(board, host, 0)
+    assert host.state == UP
+    feed_all(host, STOP_FRAME, 10)
+    assert host.state == UP and host.take_events()[-1][0] != EV_STOP
+
+
+def test_stop_closes_the_board_connection():
+    from hopseal.transport.serial import STOPPED_BY_HOST
+
+    quiet()
+
+    async def main():
+        bn, hn = nodes()
+        be, he, to_host, to_board = stream_pair()
+        b, h = conn_pair(bn, hn, be, he)
+        downs = []
+        b.on_link_down.append(lambda c, why: downs.append(why))
+        await h.start()
+        await b.start()
+        await wait_until(lambda: b.up and h.up, what="link up")
+        he.write(STOP_FRAME)
+        await wait_until(lambda: b.closed, what="board side closed")
+        assert b.close_reason == STOPPED_BY_HOST and downs == ["stopped by the host"]
+        assert not bn.has_worker(b.address) and b.stats()["stops_rx"] == 1
+        n = len(to_host.log)
+        await asyncio.sleep(INTERVAL_MS * 3 / 1000)
+        assert len(to_host.log) == n  # the board sends nothing more
+        await h.close()
 
     run(main())

@@ -318,11 +318,15 @@ class Board:
         if cfg.get("readings") and cfg.get("vault") is not None:
             asyncio.create_task(self._readings_loop(cfg["readings"]))
         why = await self.link.run()
-        say("link closed: %s" % why)
         await self.node.stop()
+        if why == "stopped by the host":  # transport/serial.py STOPPED_BY_HOST (serial-link.md §2.1)
+            say("hopseal: link stopped by host")  # run() returns; main.py ends, at the REPL
+        else:
+            say("link closed: %s" % why)
 
 
 def run(cfg, stream=None):
-    """Run the board until its link ends (see firmware/main.py)."""
+    """Run the board until its link ends (see firmware/main.py): unplugged, or a STOP frame from the
+    host, after which main.py ends and the board is at its REPL."""
     asyncio.run(Board(cfg, stream).main())
 

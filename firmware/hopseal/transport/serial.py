@@ -8,10 +8,12 @@ import asyncio
 from ..compat import current_task, get_logger, is_awaitable, ticks_ms
 from ..errors import FrameError, HopsealError
 from ..wire.serial_frame import DATA, DEFAULT_MAX_BODY, EV_TEXT, FrameEncoder
-from ..wire.serial_link import DEFAULT_DOWN_AFTER, DEFAULT_INTERVAL, EV_TIME, EV_UP, UP, SerialLink
+from ..wire.serial_link import DEFAULT_DOWN_AFTER, DEFAULT_INTERVAL, EV_STOP, EV_TIME, EV_UP, STOPPED, UP, SerialLink
 from .connection import StreamConnection
 
 log = get_logger("serial")
+
+STOPPED_BY_HOST = "stopped by the host"  # close_reason after a STOP frame (serial-link.md §2.1)
 
 
 class SerialConnection(StreamConnection):
@@ -24,7 +26,8 @@ class SerialConnection(StreamConnection):
     `on_text(conn, data)` (one callable or None) receives console text; without it text is counted
     (`text_bytes`) and dropped. `on_time(conn, unix_seconds)` (one callable or None) receives the
     peer's TIME frames (§7.7); `wall_clock` (UTC seconds, the host's `time.time`) makes this side
-    send them.
+    send them. A STOP frame from the host (§2.1) closes a board's connection with close_reason
+    STOPPED_BY_HOST.
     """
 
     def __init__(self, node, reader, writer, peer="serial", name="", max_body=DEFAULT_MAX_BODY,
@@ -82,9 +85,14 @@ class SerialConnection(StreamConnection):
         self.tx_frames += 1
 
     async def _flush(self):
-        """Dispatch the link's events, then write its pending control frames."""
+        """Dispatch the link's events, then write its pending control frames (or close, after a
+        STOP)."""
         for ev in self.link.take_events():
             self._event(ev)
+        if self.link.state == STOPPED:
+            if not self.closed:
+                await self.close(STOPPED_BY_HOST)
+            return
         out = self.link.take_output()
         if out:
             async with self.lock:
@@ -102,6 +110,8 @@ class SerialConnection(StreamConnection):
             if self.on_time is not None:
                 self._call(self.on_time, ev[1])
             return
+        if kind == EV_STOP:
+            return  # the board says so in one line (apps/board.py); the link logs nothing more
         if kind == EV_UP:
             l = self.link
             log.info("%r: link up%s (peer %r, max frame %s)", self, " again: the peer restarted" if ev[1] else "",
@@ -109,7 +119,8 @@ class SerialConnection(StreamConnection):
             for cb in self.on_link_up:
                 self._call(cb, ev[1])
         else:
-            log.warning("%r: link down: %s", self, ev[1])
+            if self.link.state != STOPPED:
+                log.warning("%r: link down: %s", self, ev[1])
             for cb in self.on_link_down:
                 self._call(cb, ev[1])
 
@@ -120,6 +131,9 @@ class SerialConnection(StreamConnection):
                 asyncio.create_task(r)
         except HopsealError as e:
             log.warning("%r: hook failed: %s", self, e)
+
+    def _may_log(self):
+        return self.link.state != STOPPED and StreamConnection._may_log(self)
 
     # -- receiving -----------------------------------------------------------------------------
     async def _received(self, data):

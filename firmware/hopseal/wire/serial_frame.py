@@ -29,7 +29,8 @@ DATA = const(0x02)  # body: one routing message, opaque here
 PING = const(0x03)  # body: up to 8 opaque bytes
 PONG = const(0x04)  # body: the PING's bytes echoed back
 TIME = const(0x05)  # body: UTC as Unix seconds, u32 big-endian (more bytes reserved); host to board
-FRAME_TYPES = {HELLO: (1, None), DATA: (0, None), PING: (0, 8), PONG: (0, 8), TIME: (4, 8)}
+STOP = const(0x06)  # body: empty or a short reason; host to board: end the link, back to the REPL
+FRAME_TYPES = {HELLO: (1, None), DATA: (0, None), PING: (0, 8), PONG: (0, 8), TIME: (4, 8), STOP: (0, 64)}
 
 LINK_VERSION = const(0x01)  # first byte of a HELLO body
 DEFAULT_MAX_BODY = const(2048)

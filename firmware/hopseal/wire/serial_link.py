@@ -25,6 +25,9 @@ Transitions (state, event -> next state, output; "HELLO" has no REPLY flag, "HEL
     BAD_VERSION  PING                                 BAD_VERSION  PONG
     any          TIME (§7.7)                          unchanged    ("time", seconds); sent by a side with a wall_clock
     any          DATA to send while not UP            unchanged    refused by may_send(), counted
+    any          STOP (§2), board side                STOPPED      ("stop", reason); ("down", why) if it was UP
+    any          STOP, host side                      unchanged    counted (`stops_rx`), ignored
+    STOPPED      anything                             STOPPED      ignored: the link has ended, nothing is sent
 A side that does not speak first (the host) sends nothing until a valid frame arrives, and falls
 silent again each time the link goes down.
 
@@ -46,6 +49,9 @@ Rules upheld here (serial-link.md §7):
   answered with one that has it; a REPLY HELLO is never answered, so HELLOs cannot ping-pong.
 - Liveness: a PING every interval while up, answered by a PONG; any valid frame from the peer is
   a sign of life. `down_after` intervals without one is link down (`on_link_down`).
+- STOP (host to board) ends the board's link for good, in any state, even before any HELLO: the
+  host may send it without having heard the board (it is the way out of the link, serial-link.md
+  §2.1). The board then sends nothing more and its transport closes; a host ignores a STOP.
 - Hooks never block the receive loop: a hook that returns a coroutine is run as a task.
 """
 from struct import pack
@@ -59,6 +65,7 @@ from .serial_frame import (
     LINK_VERSION,
     PING,
     PONG,
+    STOP,
     TIME,
     FrameDecoder,
     encode_frame,
@@ -76,10 +83,12 @@ MAX_NAME = const(32)  # bytes of the name carried in a HELLO
 DOWN = const(0)  # no valid HELLO from the peer (yet, or since the link went down)
 UP = const(1)
 BAD_VERSION = const(2)  # the peer's last HELLO carried another link version
+STOPPED = const(3)  # the host sent STOP: the link has ended (board side only)
 
 EV_UP = "up"  # ("up", restarted)
 EV_DOWN = "down"  # ("down", why)
 EV_TIME = "time"  # ("time", unix_seconds): the peer's UTC clock (§7.7)
+EV_STOP = "stop"  # ("stop", reason): the host ended the link (§2.1); the transport closes
 DEFAULT_TIME_INTERVAL = 600.0  # seconds between TIME frames while up (the host side)
 
 _REPL_PROMPT = b"\n>>> "  # a MicroPython board that left the link for the REPL prints this
@@ -149,6 +158,7 @@ class SerialLink:
         self.pings_rx = 0
         self.pongs_rx = 0
         self.times_rx = 0
+        self.stops_rx = 0
 
     @property
     def up(self):
@@ -196,9 +206,9 @@ class SerialLink:
     def stats(self):
         d = self.decoder.stats()
         for k in ("link_ups", "link_downs", "restarts", "bad_version", "rx_not_up", "tx_not_up",
-                  "tx_oversize", "bad_messages", "hellos_rx", "pings_rx", "pongs_rx", "times_rx"):
+                  "tx_oversize", "bad_messages", "hellos_rx", "pings_rx", "pongs_rx", "times_rx", "stops_rx"):
             d[k] = getattr(self, k)
-        d["state"] = ("down", "up", "bad_version")[self.state]
+        d["state"] = ("down", "up", "bad_version", "stopped")[self.state]
         return d
 
     # -- output --------------------------------------------------------------------------------
@@ -251,12 +261,19 @@ class SerialLink:
         """Consume bytes from the wire; return the DATA bodies to deliver (only while up)."""
         now = self.clock()
         bodies = []
+        if self.state == STOPPED:
+            return bodies
         for ev in self.decoder.feed(data):
+            if self.state == STOPPED:
+                break  # nothing after a STOP counts: the board is leaving the link
             if ev[0] == EV_TEXT:
                 self._text(ev[1])
                 continue
             ftype = ev[1]
             body = ev[2]
+            if ftype == STOP:
+                self._on_stop(body)
+                continue
             self.heard = now
             if not self.may_speak:
                 self.may_speak = True
@@ -286,6 +303,16 @@ class SerialLink:
                     if self.state == DOWN:
                         self._hello_soon(now)
         return bodies
+
+    def _on_stop(self, body):
+        self.stops_rx += 1
+        if not self.speak_first:
+            return  # a host is not stopped by a board (nor by its own frame echoed back)
+        self._go_down("stopped by the host")
+        self.state = STOPPED
+        self.may_speak = False
+        self.out = []
+        self.events.append((EV_STOP, printable(body)))
 
     def _on_hello(self, body, now):
         self.hellos_rx += 1
@@ -329,6 +356,8 @@ class SerialLink:
     def tick(self):
         """Run the timers: PING while up, link down after silence, HELLO again while down."""
         now = self.clock()
+        if self.state == STOPPED:
+            return
         if self.state == UP:
             if self.heard is None or ticks_diff(now, self.heard) >= self.down_after * self.interval_ms:
                 self._go_down("no frame from the peer for %d ms" % (self.down_after * self.interval_ms))
