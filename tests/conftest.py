@@ -29,3 +29,8 @@ import pytest  # noqa: E402
 def _isolated_home(tmp_path, monkeypatch):
     """Every test (and every process it starts) gets its own HOPSEAL_HOME."""
     monkeypatch.setenv("HOPSEAL_HOME", str(tmp_path / "hopseal-home"))
+
+
+# The real Kafka broker (one per session) for the stream tests on Kafka, and the end-of-run line
+# that says loudly when they were skipped (tests/support/kafka.py)
+from support.kafka import kafka_broker, pytest_terminal_summary  # noqa: E402,F401

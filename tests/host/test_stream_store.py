@@ -1,7 +1,7 @@
 """The stream storage contract (host/hopseal_host/streams/store.py), run against every engine.
 
-The `store_factory` fixture is parametrized by engine: "sqlite" here; engineer B adds "kafka"
-with the broker fixture in tests/support/kafka.py. A factory makes a fresh store object on the
+The `store_factory` fixture is parametrized by engine: "sqlite", and "kafka" on the session's
+real broker (tests/support/kafka.py; each test its own topic prefix). A factory makes a fresh store object on the
 same data, so a test can close one and open another (a hub restart). Tests run their body with
 `run(factory, body)`: open, body(store), close, in one event loop.
 """
@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 
 import pytest
 
@@ -19,17 +20,25 @@ from hopseal_host.streams import StreamError, open_store
 from hopseal_host.streams.sqlite_store import SqliteStore
 
 
-def _sqlite_factory(tmp_path):
+def _sqlite_factory(tmp_path, request):
     path = str(tmp_path / "streams.sqlite3")
     return lambda: SqliteStore(path)
 
 
-ENGINES = {"sqlite": _sqlite_factory}
+def _kafka_factory(tmp_path, request):
+    broker = request.getfixturevalue("kafka_broker")  # skips (or fails in CI) where no broker can run
+    from hopseal_host.streams.kafka_store import KafkaStore
+
+    prefix = "t%s." % uuid.uuid4().hex[:12]  # one session broker: each test its own topics
+    return lambda: KafkaStore(broker.bootstrap, prefix=prefix)
+
+
+ENGINES = {"sqlite": _sqlite_factory, "kafka": _kafka_factory}
 
 
 @pytest.fixture(params=sorted(ENGINES))
 def store_factory(request, tmp_path):
-    return ENGINES[request.param](tmp_path)
+    return ENGINES[request.param](tmp_path, request)
 
 
 def run(factory, body):

@@ -1,0 +1,114 @@
+"""The Kafka engine's own rules (host/hopseal_host/streams/kafka_store.py) beyond the contract in
+test_stream_store.py: stream names map to legal topic names one to one, names that cannot be a
+topic are one StreamError, acknowledged appends survive the broker's kill -9 and restart."""
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+
+import pytest
+
+pytest.importorskip("aiokafka", reason="aiokafka is not installed (pip install -r requirements.txt)")
+
+from hopseal_host.streams import StreamError  # noqa: E402
+from hopseal_host.streams.kafka_store import KafkaStore, stream_name, topic_part  # noqa: E402
+
+LEGAL = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+@pytest.mark.parametrize("name", ["a", "sensor-1", "alice_to_bob", "a.b", "a_2eb", "_", "__indexes",
+                                  "ünïcode", "spaces and/slashes", "\x00", "x" * 200])
+def test_stream_names_map_to_legal_topics_and_back(name):
+    part = topic_part(name)
+    assert set(part) <= LEGAL and "." not in part
+    assert stream_name(part) == name
+
+
+def test_distinct_names_give_distinct_topics_and_foreign_topics_are_no_stream():
+    names = ["a.b", "a_b", "a_2eb", "a-b", "A.b", "a%2eb"]
+    assert len({topic_part(n) for n in names}) == len(names)
+    # the index topic and topics that topic_part never makes are not streams
+    for part in ("__indexes", "_zz", "_2", "a.b", "_41"):
+        assert stream_name(part) is None
+
+
+def test_a_bad_prefix_is_refused():
+    for bad in ("", "has space.", "x" * 101, "slash/"):
+        with pytest.raises(ValueError):
+            KafkaStore("127.0.0.1:9", prefix=bad)
+
+
+def test_no_broker_is_one_stream_error():
+    async def body():
+        s = KafkaStore("127.0.0.1:9", timeout=3)
+        with pytest.raises(StreamError, match="cannot connect"):
+            await s.open()
+
+    asyncio.run(body())
+
+
+def test_a_name_too_long_for_a_topic_is_a_stream_error(kafka_broker):
+    async def body():
+        s = KafkaStore(kafka_broker.bootstrap, prefix="t%s." % uuid.uuid4().hex[:12])
+        await s.open()
+        try:
+            with pytest.raises(StreamError, match="too long"):
+                await s.create("é" * 100)  # 200 bytes, 600 characters escaped
+            assert await s.create("ok") is True
+        finally:
+            await s.close()
+
+    asyncio.run(body())
+
+
+def test_acknowledged_appends_survive_a_broker_kill_and_restart(kafka_broker):
+    """A writer appends without pause while the broker is killed (SIGKILL) and started again:
+    every append that returned is there afterwards, at its index, once, with its bytes; appends
+    during the outage wait for the broker or fail with one StreamError line; numbering goes on."""
+    prefix = "t%s." % uuid.uuid4().hex[:12]
+    acked: dict[int, bytes] = {}
+    errors: list[str] = []
+
+    async def body():
+        s = KafkaStore(kafka_broker.bootstrap, prefix=prefix, timeout=60)
+        await s.open()
+        try:
+            await s.create("k")
+            restarted = threading.Event()
+
+            def restart():
+                kafka_broker.restart(kill=True)
+                restarted.set()
+
+            n = 0
+            while len(acked) < 50:  # some before the kill
+                data = b"record %d" % n
+                acked[await s.append("k", data)] = data
+                n += 1
+            t = threading.Thread(target=restart)
+            t.start()
+            while not restarted.is_set() or len(acked) < 150:
+                data = b"record %d" % n
+                n += 1
+                try:
+                    acked[await s.append("k", data)] = data
+                except StreamError as e:
+                    errors.append(e.reason)
+                    await asyncio.sleep(0.2)
+            t.join()
+            got = await s.read("k", 0, 100000)
+            return got
+        finally:
+            await s.close()
+
+    got = asyncio.run(body())
+    indexes = [i for i, _ in got]
+    assert indexes == list(range(len(got)))                 # no gap, no index twice
+    stored = dict(got)
+    for i, data in acked.items():
+        assert stored[i] == data
+    assert len(set(d for _, d in got)) == len(got)          # no record written twice
+    assert kafka_broker.starts >= 2
+    for reason in errors:
+        assert "\n" not in reason and reason.startswith("Kafka at ")
