@@ -112,3 +112,14 @@ def test_acknowledged_appends_survive_a_broker_kill_and_restart(kafka_broker):
     assert kafka_broker.starts >= 2
     for reason in errors:
         assert "\n" not in reason and reason.startswith("Kafka at ")
+
+
+def test_open_store_takes_a_topic_prefix():
+    from hopseal_host.streams import open_store
+
+    s = open_store("kafka://127.0.0.1:9092,127.0.0.2:9093?prefix=site1.", "/nonexistent")
+    assert isinstance(s, KafkaStore) and s.prefix == "site1." and s.bootstrap == "127.0.0.1:9092,127.0.0.2:9093"
+    assert open_store("kafka://127.0.0.1:9092", "/nonexistent").prefix == "hopseal."
+    for bad in ("kafka://127.0.0.1:9092?prefix=", "kafka://127.0.0.1:9092?acks=0", "kafka://127.0.0.1:9092?prefix=a b"):
+        with pytest.raises(ValueError):
+            open_store(bad, "/nonexistent")
