@@ -504,13 +504,14 @@ def build_parser() -> argparse.ArgumentParser:
     output_arg(ms)
     ms.set_defaults(func=cmd_message_send)
 
-    from . import board_cmd, completion, gateway, hub, status, virtual_board
+    from . import board_cmd, completion, gateway, hub, status, stream_cmd, virtual_board
 
     _portal_parsers(sub)
     hub.add_parser(sub)
     gateway.add_parser(sub)
     virtual_board.add_parser(sub)
     board_cmd.add_parser(sub)
+    stream_cmd.add_parser(sub)
     status.add_parser(sub)
     completion.add_parser(sub).set_defaults(make_parser=build_parser)
     return p

@@ -17,6 +17,11 @@ held stay); other settings need a restart, and a warning says which changed.
 
 `--capture FILE` appends every byte the hub sends or receives on any connection to FILE, so
 anyone can check that relayed traffic is ciphertext.
+
+Streams (ockam-wire §7, issue 11): the services `stream` and `stream_index` store records for
+clients that are not online at the same time, in SQLite in the hub's home by default
+($HOPSEAL_HOME/streams.sqlite3), or in Kafka with `--streams kafka://HOST:PORT` (then also under
+Ockam's Kafka names `stream_kafka` and `stream_kafka_index`); `--streams off` offers none.
 """
 from __future__ import annotations
 
@@ -87,15 +92,53 @@ def _relay_policy_arg(text: str) -> RelayPolicy:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+async def start_streams(node, url: str, home: str, limits=None):
+    """Open the stream store `url` names and start the stream services on `node` (closed when
+    the node stops). A store that cannot be opened is a ConfigError (one line)."""
+    from hopseal.services.stream_service import KAFKA_PREFIX, StreamService
+
+    from .streams import StreamError, StreamLimits, describe, open_store
+
+    try:
+        store = open_store(url, home)
+        await store.open()
+    except (ValueError, StreamError) as e:
+        raise ConfigError("stream store: %s" % e) from None
+    except OSError as e:
+        raise ConfigError("stream store %s: %s" % (url or "sqlite", e)) from None
+    limits = limits or StreamLimits()
+    services = [StreamService(node, store, limits)]
+    if store.name == "kafka":  # Ockam's hub offered its Kafka-backed streams under these names
+        services.append(StreamService(node, store, limits, prefix=KAFKA_PREFIX))
+    for svc in services:
+        await svc.start()
+    node.streams = services[0]
+    node.stream_store = store
+    node.on_stop(store)
+    return services
+
+
+def _limits(args: argparse.Namespace):
+    from .streams import StreamLimits
+
+    return StreamLimits(max_streams=args.stream_max_streams, max_message=args.stream_max_message,
+                        max_stream_bytes=args.stream_max_bytes, max_pull=args.stream_max_pull)
+
+
 async def start_hub(listen: tuple[str, int], crypto, vault, relays_per_owner: int = 16, capture: str | None = None,
                     name: str = "hub", policy: RelayPolicy | None = None, max_relays: int = 10000,
-                    readings_from: list[str] | None = None, transport: dict | None = None):
+                    readings_from: list[str] | None = None, transport: dict | None = None,
+                    streams: str | None = None, stream_limits=None, home: str | None = None):
+    """The hub's node and listener. `streams`: None or "off" for no stream services, else the
+    store URL ("" or "sqlite": SQLite in `home`)."""
     node, listener = await build(name=name, listen=None, crypto=crypto, vault=vault, transport=transport)
     if capture:
         node.wire_tap = Capture(capture)
     node.relays = RelayService(node, per_owner=relays_per_owner, max_relays=max_relays, policy=policy)
     node.readings = Readings()
     node.start_worker("readings", node.readings, access=channel_only(readings_from or None))
+    if streams is not None and streams != "off":
+        await start_streams(node, streams, home or default_home(), stream_limits)
     listener = await node.tcp.listen(listen[0], listen[1])
     say("hopseal %s listening on %s" % (titled("hub", name), hostport_text(listen[0], listener.port)))
     return node, listener
@@ -106,7 +149,7 @@ async def serve(args: argparse.Namespace) -> None:
     vault = open_identity(args.vault or os.path.join(default_home(), "hub-identity"), crypto)
     node, _ = await start_hub(args.listen, crypto, vault, args.relays_per_owner, args.capture,
                               policy=args.relay_policy, max_relays=args.max_relays, readings_from=args.readings_from,
-                              transport=transport_options(args))
+                              transport=transport_options(args), streams=args.streams, stream_limits=_limits(args))
     from .status import start_control
 
     await start_control(node, args.control, "hub")
@@ -124,7 +167,8 @@ async def serve(args: argparse.Namespace) -> None:
 # what SIGHUP applies to a running hub (registrations and readings from then on; relays held stay),
 # and what it only warns about (they need a restart: listeners, identity, files, transport limits)
 RELOADS = ("relay_policy", "relays_per_owner", "max_relays", "readings_from")
-RESTART = ("listen", "vault", "capture", "control", "max_connections", "idle_timeout", "frame_timeout")
+RESTART = ("listen", "vault", "capture", "control", "max_connections", "idle_timeout", "frame_timeout",
+           "streams", "stream_max_streams", "stream_max_message", "stream_max_bytes", "stream_max_pull")
 
 
 def reload(node, args: argparse.Namespace) -> None:
@@ -150,6 +194,20 @@ def reload(node, args: argparse.Namespace) -> None:
              "%d identifier(s)" % len(new.readings_from) if new.readings_from else "any verified identity")
 
 
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError("%r is not a positive whole number" % text)
+    return n
+
+
+def _nonnegative(text: str) -> int:
+    return 0 if text.strip() == "0" else _positive(text)
+
+
 def add_parser(sub) -> argparse.ArgumentParser:
     h = sub.add_parser(
         "hub", help="run a hub: relays, the api secure-channel listener, echo, uppercase, readings",
@@ -172,6 +230,17 @@ def add_parser(sub) -> argparse.ArgumentParser:
     h.add_argument("--max-relays", type=int, default=10000, metavar="N", help="relays the hub holds at most (default 10000)")
     h.add_argument("--readings-from", type=identifier_arg, action="append", metavar="IDENTIFIER",
                    help="accept readings only from this identifier (repeatable; default: any verified identity)")
+    h.add_argument("--streams", default="", metavar="URL",
+                   help="where the stream services keep records: sqlite (default: $HOPSEAL_HOME/streams.sqlite3), "
+                   "sqlite:///PATH[?sync=full], kafka://HOST:PORT[,HOST:PORT][?prefix=NAME], or off")
+    h.add_argument("--stream-max-streams", type=_positive, default=1000, metavar="N",
+                   help="streams the hub holds at most (default 1000)")
+    h.add_argument("--stream-max-message", type=_positive, default=16 * 1024, metavar="BYTES",
+                   help="largest record a push may carry (default 16384)")
+    h.add_argument("--stream-max-bytes", type=_nonnegative, default=64 * 1024 * 1024, metavar="BYTES",
+                   help="bytes kept per stream; beyond, the oldest records are dropped (default 64 MiB; 0: no limit)")
+    h.add_argument("--stream-max-pull", type=_positive, default=1000, metavar="N",
+                   help="most records one pull may ask for; a larger limit is refused (default 1000)")
     add_transport_args(h)
     h.add_argument("--control", default=None, metavar="PATH",
                    help="the local control socket `hopseal status` reads (default $HOPSEAL_HOME/hub.sock; \"\" for none)")

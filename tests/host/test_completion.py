@@ -21,9 +21,10 @@ def complete(script, *words):
 def test_bash_offers_commands_options_and_choices_from_the_parser():
     script = completion.bash(build_parser())
     assert complete(script, "hopseal", "") == ["node", "relay", "identity", "message", "tcp-outlet", "tcp-inlet",
-                                               "hub", "gateway", "virtual-board", "board", "status",
+                                               "hub", "gateway", "virtual-board", "board", "stream", "status",
                                                "completion"]
-    assert complete(script, "hopseal", "st") == ["status"]
+    assert complete(script, "hopseal", "st") == ["stream", "status"]
+    assert complete(script, "hopseal", "stream", "") == ["create", "push", "pull", "list"]
     assert complete(script, "hopseal", "status", "") == ["hub", "gateway", "node"]
     assert complete(script, "hopseal", "status", "--output", "") == ["text", "json"]
     assert complete(script, "hopseal", "-v", "identity", "s") == ["show"]
