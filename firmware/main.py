@@ -118,7 +118,20 @@ def start(cfg, stream):
 
 
 _status = main(sys.argv[1:] if hasattr(sys, "argv") else [])
-if _status and sys.platform == "linux":
+if not _status:
+    # The link ended (the host's STOP frame): the board goes on at its REPL. Give the runtime's
+    # modules back to the heap first, so the REPL (and mpremote, deploying) has it: the tasks
+    # asyncio.run left in its queue hold the node, and the modules their code.
+    import asyncio
+
+    asyncio.new_event_loop()  # MicroPython: a fresh, empty task queue
+    for _m in [_m for _m in sys.modules if _m.startswith("hopseal")]:
+        del sys.modules[_m]
+    del asyncio, board_config, ConfigError, main, preload, start, _m
+    import gc
+
+    gc.collect()
+elif sys.platform == "linux":
     # The unix port (the virtual board): its launcher reads the exit status. A board's main.py
     # just ends, at the REPL: SystemExit there would soft-reset the board into main.py again.
     sys.exit(_status)

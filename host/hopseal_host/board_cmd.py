@@ -11,10 +11,14 @@ and asks each one that is safe to ask what runs on it, over MicroPython's raw RE
 - the exchange: Ctrl-C (interrupt), Ctrl-A (raw REPL), a short program that prints the
   implementation, its version and machine and what of hopseal is on the board's flash (main.py
   importing hopseal, board.json and its name, the identity file hopseal_identity.cbor; the identity
-  file is only looked for, never read: its secret keys stay on the board), then Ctrl-B (back to the
-  friendly REPL). The program is only what it prints; nothing is written on the board;
+  file's public part, its change history, is printed where the runtime's CBOR decoder is installed,
+  and this host computes the identifier from it: the secret keys never leave the board), then
+  Ctrl-B (back to the friendly REPL). The program is only what it prints; nothing is written on the
+  board;
 - a port that gives no raw REPL prompt within the timeout (2 s) says so in its row: nothing answers,
-  or a program runs that ignores Ctrl-C (the hopseal firmware while its serial link is up). A port
+  or a program runs that ignores Ctrl-C. The hopseal firmware ignores it while its serial link runs,
+  and it is recognised by its link HELLO frames (serial-link.md §7.1; the board's name rides in
+  them); `hopseal board deploy` stops it with the link's STOP frame, `board list` never does. A port
   held by another program (the gateway opens its ports exclusively) is "busy" and not touched.
 
 Exit status: 0, or 1 when a port given with --port did not answer (one line on stderr names them).
@@ -72,8 +76,19 @@ def _hs():
   except Exception:
    n = '?'
  d = v if v else ''
- i = ex((d.rstrip('/') + '/' if d else '') + 'hopseal_identity.cbor')
- return ['hopseal' in m, ex('board.json'), n, i]
+ p = (d.rstrip('/') + '/' if d else '') + 'hopseal_identity.cbor'
+ i = ex(p)
+ h = ''
+ if i:
+  try:
+   from hopseal.wire import cbor
+   import binascii
+   f = open(p, 'rb')
+   h = binascii.hexlify(cbor.decode(f.read())['change_history']).decode()
+   f.close()
+  except Exception:
+   pass
+ return ['hopseal' in m, ex('board.json'), n, i, h]
 v = getattr(sys.implementation, 'version', ())
 print(repr([sys.implementation.name, '.'.join([str(x) for x in v[:3]]), sys.version, getattr(sys.implementation, '_machine', ''), _hs()]))
 del _hs
@@ -136,12 +151,18 @@ def query(port: str, timeout: float = TIMEOUT) -> dict:
             last = err.decode("utf-8", "replace").strip().splitlines()[-1]
             return {"repl": "the program failed on the board: %s" % last, "ok": False}
         impl, version, sys_version, machine, hs = ast.literal_eval(out[2:].decode("utf-8", "replace").strip())
-        hopseal = {"main_py": bool(hs[0]), "board_json": bool(hs[1]), "name": hs[2] or None, "identity": bool(hs[3])}
+        hopseal = {"main_py": bool(hs[0]), "board_json": bool(hs[1]), "name": hs[2] or None, "identity": bool(hs[3]),
+                   "identifier": identifier_of(hs[4]) if len(hs) > 4 and hs[4] else None}
         return {"repl": "answered", "ok": True, "implementation": impl, "version": version,
                 "sys_version": sys_version, "machine": machine, "hopseal": hopseal}
     except NoAnswer as e:
-        return {"repl": "%s (nothing answers, or a program that ignores Ctrl-C runs, such as hopseal's "
-                "firmware with its link up)" % e, "ok": False}
+        name = hopseal_hello(rd.buf)
+        if name is not None:
+            return {"repl": "hopseal firmware running (its serial link ignores Ctrl-C; `hopseal board deploy` "
+                    "stops it)", "ok": True, "implementation": None, "running": True,
+                    "hopseal": {"main_py": True, "board_json": True, "name": name or None, "identity": None,
+                                "identifier": None}}
+        return {"repl": "%s (nothing answers, or a program that ignores Ctrl-C runs)" % e, "ok": False}
     except (serial.SerialException, OSError, ValueError, SyntaxError) as e:
         return {"repl": "no usable answer: %s" % e, "ok": False}
     finally:
@@ -151,13 +172,42 @@ def query(port: str, timeout: float = TIMEOUT) -> dict:
             pass
 
 
+def identifier_of(change_history_hex: str) -> str | None:
+    """The identifier of a change history (public bytes read off the board), or None if it does
+    not parse."""
+    from hopseal.errors import HopsealError as _E
+    from hopseal.secure.identity import parse_change_history
+
+    from .crypto_host import HostCrypto
+
+    try:
+        return parse_change_history(HostCrypto(), bytes.fromhex(change_history_hex)).identifier_text()
+    except (_E, ValueError):
+        return None
+
+
+def hopseal_hello(data: bytes) -> str | None:
+    """The board name of the first hopseal link HELLO in `data` ("" if it carries none), or None."""
+    from hopseal.wire.serial_frame import HELLO, FrameDecoder
+    from hopseal.wire.serial_link import parse_hello
+
+    for ev in FrameDecoder().feed(data):
+        if ev[0] == "frame" and ev[1] == HELLO and len(ev[2]) >= 1:
+            return parse_hello(bytes(ev[2]))[3]
+    return None
+
+
 def hopseal_text(h: dict | None) -> str:
     if not h:
         return ""
+    if h["identity"] is None:  # seen running, not asked
+        return "hopseal running" + (", name %s" % h["name"] if h["name"] else "")
     if h["main_py"] or h["board_json"]:
         text = "hopseal installed"
         if h["name"]:
             text += ", name %s" % h["name"]
+        if h.get("identifier"):
+            return text + ", identity " + h["identifier"]
         return text + (", identity present" if h["identity"] else ", no identity yet")
     return "identity file only" if h["identity"] else "not installed"
 
@@ -200,7 +250,9 @@ def table(rs: list[dict]) -> str:
     head = ["PORT", "VID:PID", "DESCRIPTION", "REPL", "HOPSEAL"]
     lines = []
     for r in rs:
-        if r.get("ok"):
+        if r.get("running"):
+            repl = "- (firmware running)"
+        elif r.get("ok"):
             repl = "%s %s" % (r["implementation"], r["version"])
             if r.get("machine"):
                 repl += " (%s)" % r["machine"]
@@ -231,7 +283,7 @@ exit status: 0, or 1 when a port given with --port did not answer (one line on s
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    b = sub.add_parser("board", help="the boards attached to this host (list)",
+    b = sub.add_parser("board", help="the boards attached to this host (list, deploy, console)",
                        description="Boards attached to this host.")
     bsub = b.add_subparsers(dest="action", metavar="ACTION")
     bsub.required = True
@@ -243,6 +295,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     bl.add_argument("--timeout", type=float, default=TIMEOUT, metavar="S",
                     help="seconds to wait for each REPL (default: %g)" % TIMEOUT)
     bl.set_defaults(func=cmd_board_list)
+    from . import deploy
+
+    deploy.add_parser(bsub)
+    from . import board_console
+
+    board_console.add_parser(bsub)
     return b
 
 

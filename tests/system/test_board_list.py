@@ -29,7 +29,8 @@ def test_board_list_finds_a_bare_virtual_board(tmp_path):
         assert row["implementation"] == "micropython"
         assert row["version"].count(".") == 2 and row["version"][0].isdigit(), row
         assert "MicroPython" in row["sys_version"]
-        assert row["hopseal"] == {"main_py": False, "board_json": False, "name": None, "identity": False}
+        assert row["hopseal"] == {"main_py": False, "board_json": False, "name": None, "identity": False,
+                                  "identifier": None}
 
         # what a deploy leaves (board.json, main.py importing hopseal, an identity) shows as installed;
         # the board's REPL is still there after the first listing (back in the friendly REPL)

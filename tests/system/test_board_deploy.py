@@ -1,0 +1,200 @@
+"""Board lifecycle end to end (issue 13), on the virtual board as a real target: `hopseal
+virtual-board --bare` (MicroPython's REPL on a pty, an empty flash folder) → `hopseal board deploy`
+(mpremote through the raw REPL: runtime, main.py, board.json, identity created on the board, verified
+by hashes, soft reset) → the board runs, registers its relay through the gateway, and the identifier
+deploy printed is the one a peer verifies in the secure channel. `board list` finds it on its pty,
+`board console` (driven through a real pty) shows its lines, resets it and leaves with Ctrl-]; a
+second deploy stops the running firmware with the link's STOP frame and keeps its identity.
+"""
+import asyncio
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+
+import pytest
+from support.procs import ROOT, hopseal, py_env
+from support.scenarios import Hub, gateway, wait_line
+
+from hopseal.compat import wall_time
+from hopseal.node import Node
+from hopseal.secure.channel import create_secure_channel
+from hopseal.secure.vault import create_vault
+from hopseal.transport.tcp import TCPTransport
+
+BOARD = os.path.join(ROOT, "boards", "unix.json")
+
+
+def cli(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "hopseal_host.cli", *args], capture_output=True, text=True,
+                          env=py_env(), cwd=ROOT, timeout=timeout)
+
+
+def listed(port):
+    r = cli("board", "list", "--port", port, "--json", "--timeout", "4")
+    rows = [x for x in json.loads(r.stdout) if x["port"] == port]
+    assert len(rows) == 1, r.stdout
+    return r.returncode, rows[0]
+
+
+def peer_identifier_via_relay(hub_port, relay, text="hello deployed board"):
+    """Open a secure channel to the board's api through its relay; echo through it; return the
+    identifier the channel verified."""
+    from hopseal_host.crypto_host import HostCrypto
+
+    async def go():
+        crypto = HostCrypto()
+        node = Node("client", crypto=crypto)
+        TCPTransport(node)
+        me = create_vault(crypto, wall_time())
+        try:
+            ch = await create_secure_channel(node, me, ["1#127.0.0.1:%d" % hub_port, "forward_to_" + relay, "api"],
+                                             timeout=30)
+            r = await node.send_and_receive([ch.encryptor_address, "echo"], text.encode(), 20)
+            assert r.payload == text.encode()
+            return ch.peer()
+        finally:
+            await node.stop()
+
+    return asyncio.run(go())
+
+
+class PtyConsole:
+    """`hopseal board console` on a real pseudo-terminal, as a user's terminal runs it."""
+
+    def __init__(self, port):
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: the console command
+            os.chdir(ROOT)
+            os.execve(sys.executable, [sys.executable, "-m", "hopseal_host.cli", "board", "console", "--port", port],
+                      py_env())
+        self.out = b""
+
+    def read_until(self, text: bytes, timeout=30, start=0) -> bytes:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if text in self.out[start:]:
+                return self.out
+            r, _, _ = select.select([self.fd], [], [], 0.1)
+            if r:
+                try:
+                    self.out += os.read(self.fd, 4096)
+                except OSError:
+                    break
+        raise AssertionError("console did not show %r within %ss:\n%s" % (text, timeout, self.out.decode("utf-8", "replace")))
+
+    def type(self, data: bytes):
+        os.write(self.fd, data)
+
+    def wait(self, timeout=10):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                self.out += os.read(self.fd, 4096) if select.select([self.fd], [], [], 0.1)[0] else b""
+            except OSError:
+                pass
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                return os.waitstatus_to_exitcode(status)
+        os.kill(self.pid, 9)
+        os.waitpid(self.pid, 0)
+        raise AssertionError("console did not exit:\n%s" % self.out.decode("utf-8", "replace"))
+
+
+@pytest.fixture
+def hub():
+    h = Hub()
+    yield h
+    h.stop()
+
+
+def test_bare_board_deploy_run_list_console_redeploy(hub, tmp_path):
+    port = str(tmp_path / "board")
+    flash = str(tmp_path / "flash")
+    vb = hopseal("vb", "virtual-board", "--bare", "--link", port, "--flash", flash, "--name", "dep")
+    gw = None
+    try:
+        vb.wait_for("bare: REPL only")
+        # a board fresh from flashing: MicroPython answers, nothing of hopseal on it
+        rc, row = listed(port)
+        assert rc == 0 and row["implementation"] == "micropython", row
+        assert row["hopseal"] == {"main_py": False, "board_json": False, "name": None, "identity": False,
+                                  "identifier": None}
+
+        r = cli("board", "deploy", "--port", port, "--board", BOARD, "--name", "dep", "--relay", "dep")
+        assert r.returncode == 0, r.stdout + r.stderr
+        idline = [ln for ln in r.stdout.splitlines() if ln.startswith("identity I")]
+        assert len(idline) == 1 and idline[0].endswith("(created on the board)"), r.stdout
+        identifier = idline[0].split()[1]
+        assert "files verified" in r.stdout and "Traceback" not in r.stdout + r.stderr
+        # only what this board needs: no secure-channel-free extras such as the host node app or TCP
+        lib = os.path.join(flash, "lib", "hopseal")
+        assert os.path.exists(os.path.join(lib, "secure", "vault.mpy"))
+        assert not os.path.exists(os.path.join(lib, "apps", "node.mpy"))
+        assert not os.path.exists(os.path.join(lib, "transport", "tcp.mpy"))
+        with open(os.path.join(flash, "board.json")) as f:
+            cfg = json.load(f)
+        assert cfg["name"] == "dep" and cfg["relay"] == "dep" and cfg["vault"] == ""
+        assert "notes" not in cfg
+        vb.wait_for("reset:")  # the soft reset: the interpreter starts again and runs main.py
+
+        # running firmware ignores Ctrl-C: board list recognises it by its link HELLO frames
+        rc, row = listed(port)
+        assert rc == 0 and row.get("running") and row["hopseal"]["name"] == "dep", row
+
+        # the console: its frames as summaries; Ctrl-T Ctrl-R resets the board; Ctrl-] leaves
+        con = PtyConsole(port)
+        con.read_until(b"<HELLO v1 name=dep")
+        mark = len(con.out)
+        con.type(b"\x14\x12")
+        con.read_until(b"link stopped by host")
+        back = con.read_until(b"is back").index(b"is back", mark)
+        con.read_until(b"<HELLO v1 name=dep", start=back)  # the board runs main.py again
+        con.type(b"\x1d")
+        assert con.wait() == 0
+        assert b"Traceback" not in con.out
+
+        # through the gateway: relay, secure channel, and the identifier deploy printed
+        gw = gateway(hub.port, "--serial", port + "=dep")
+        wait_line(gw, "[dep] relay forward_to_dep registered", timeout=60)
+        wait_line(gw, "[dep] identity " + identifier)
+        assert peer_identifier_via_relay(hub.port, "dep") == identifier
+        gw.stop()
+        gw = None
+
+        # deploy again over the running firmware: STOP frame, same identity kept
+        r = cli("board", "deploy", "--port", port, "--board", BOARD, "--name", "dep", "--relay", "dep", "--no-reset")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "identity %s (already on the board, kept)" % identifier in r.stdout
+        rc, row = listed(port)
+        assert rc == 0 and row["hopseal"]["identifier"] == identifier and row["hopseal"]["name"] == "dep", row
+    finally:
+        if gw is not None:
+            gw.stop()
+        vb.stop()
+
+
+def test_deploy_dry_run_prints_every_step_and_touches_nothing(tmp_path):
+    port = str(tmp_path / "nothing-here")
+    r = cli("board", "deploy", "--port", port, "--board", os.path.join(ROOT, "boards", "esp32.json"),
+            "--name", "greenhouse", "--dry-run")
+    assert r.returncode == 0, r.stdout + r.stderr
+    steps = [ln for ln in r.stdout.splitlines() if ln.startswith("[dry run]")]
+    assert len(steps) == 8, r.stdout
+    assert "romfs deploy" in r.stdout and "relay greenhouse" in r.stdout and "identity" in r.stdout
+    assert not os.path.exists(port)
+
+
+def test_deploy_to_nothing_is_one_line(tmp_path):
+    r = cli("board", "deploy", "--port", str(tmp_path / "nothing-here"), "--board", BOARD)
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "cannot open" in r.stderr
+
+
+def test_deploy_refuses_circuitpython_with_the_way(tmp_path):
+    r = cli("board", "deploy", "--port", str(tmp_path / "p"), "--board", os.path.join(ROOT, "boards", "circuitpython-pico.json"))
+    assert r.returncode == 1 and "CIRCUITPY" in r.stderr and r.stderr.count("\n") == 1, r.stderr
