@@ -127,7 +127,7 @@ if not _status:
     asyncio.new_event_loop()  # MicroPython: a fresh, empty task queue
     for _m in [_m for _m in sys.modules if _m.startswith("hopseal")]:
         del sys.modules[_m]
-    del asyncio, board_config, ConfigError, main, preload, start, _m
+    del asyncio, board_config, ConfigError, main, preload, start
     import gc
 
     gc.collect()
