@@ -114,6 +114,7 @@ class KafkaStore(StreamStore):
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._read_lock = asyncio.Lock()
+        self._after: tuple[TopicPartition, int] | None = None  # where the reader stands after the last read
         self._topics: set[str] = set()
         self._meta: dict[str, _Meta] = {}
         self._indexes: dict[bytes, int] = {}
@@ -139,17 +140,19 @@ class KafkaStore(StreamStore):
         except (KafkaError, OSError) as e:
             raise StreamError("Kafka at %s: %s failed: %s" % (self.bootstrap, what, type(e).__name__ if not str(e) else e)) from None
 
-    async def _fetch(self, tp: TopicPartition, offset: int, limit: int, max_bytes: int = 0) -> list:
-        """Records of `tp` from `offset` on (at most `limit`, stopping past `max_bytes` if given);
-        the caller knows they exist. Under the read lock: one consumer serves every read."""
+    async def _fetch(self, tp: TopicPartition, offset: int, limit: int) -> list:
+        """Records of `tp` from `offset` on, at most `limit`; the caller knows they exist. Under the
+        read lock: one consumer serves every read."""
         out: list = []
         async with self._read_lock:
             c = self._consumer
             if c.assignment() != {tp}:
                 c.assign([tp])
-            c.seek(tp, offset)
+                self._after = None
+            if self._after != (tp, offset):  # a reader going on from the last read keeps what was prefetched
+                c.seek(tp, offset)
+            self._after = None
             deadline = time.monotonic() + self.timeout
-            size = 0
             while len(out) < limit:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -168,13 +171,10 @@ class KafkaStore(StreamStore):
                     if end <= offset:
                         return []
                     continue
-                for r in batch:
-                    if r.offset >= offset:
-                        out.append(r)
-                        size += len(r.value or b"")
-                if max_bytes and size >= max_bytes:
-                    break
-        return out[:limit]
+                out += [r for r in batch if r.offset >= offset]
+            if out:
+                self._after = (tp, out[-1].offset + 1)
+        return out
 
     async def _load_meta(self, stream: str, topic: str) -> _Meta:
         tp = TopicPartition(topic, 0)
@@ -204,7 +204,7 @@ class KafkaStore(StreamStore):
     async def _has(self, topic: str) -> bool:
         if topic not in self._topics:
             names = await self._call("listing topics", self._admin.list_topics())
-            self._topics = {t for t in names if t.startswith(self.prefix)}
+            self._topics |= {t for t in names if t.startswith(self.prefix)}
         return topic in self._topics
 
     # -- the interface ---------------------------------------------------------------------------
@@ -288,7 +288,8 @@ class KafkaStore(StreamStore):
 
     async def streams(self) -> list[dict]:
         names = await self._call("listing topics", self._admin.list_topics())
-        self._topics = {t for t in names if t.startswith(self.prefix)}
+        # union: a topic this hub just created may not be in the broker's metadata answer yet
+        self._topics |= {t for t in names if t.startswith(self.prefix)}
         out = []
         for topic in sorted(self._topics):
             stream = stream_name(topic[len(self.prefix):])
