@@ -1,4 +1,4 @@
-"""`hopseal stream create|push|pull|list`: an operator's view of a hub's streams (issue 11).
+"""`hopseal stream create|push|pull|receive|list`: a hub's streams for operators (issue 11).
 
 create, push and pull speak the stream protocol (ockam-wire §7) to a hub's `stream` and
 `stream_index` services over TCP, as any client does: what they show is what a client gets.
@@ -8,7 +8,7 @@ and, for a TransportMessage, its routes and payload (printable text, else hex), 
 in hex otherwise. With --client ID, pull starts at that client's saved index and saves the index
 after what it printed (as a consumer does). `list` opens the hub's store itself (the same
 --streams URL as the hub; SQLite readers do not disturb a running hub) and prints each stream's
-next index, records and bytes kept.
+next index, records and bytes kept. `receive` is an application end (stream_app.py).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import json
 
 from hopseal.errors import HopsealError, ReceiveTimeout
 
-from .home import default_home, hostport
+from .home import default_home, hostport, identifier_arg
 
 
 async def _ask(node, to, payload, timeout):
@@ -160,10 +160,22 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_receive(args: argparse.Namespace) -> int:
+    import os
+
+    from .stream_app import run_app
+
+    db = args.db or os.path.join(default_home(), "stream-app.sqlite3")
+    asyncio.run(run_app(args.hub, args.from_stream, args.to_stream, args.client or "app-" + args.from_stream, db,
+                        args.vault, args.authorized, args.service, args.service + "_index", args.interval,
+                        args.listener))
+    return 0
+
+
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("stream", help="create, push to, pull from and list a hub's streams",
                        description=__doc__.split("\n\n")[1])
-    ssub = p.add_subparsers(dest="stream_command", required=True, metavar="create|push|pull|list")
+    ssub = p.add_subparsers(dest="stream_command", required=True, metavar="create|push|pull|receive|list")
 
     def common(q: argparse.ArgumentParser) -> None:
         q.add_argument("name", metavar="NAME", help="the stream's name (letters, digits, '.', '_', '-')")
@@ -196,6 +208,26 @@ def add_parser(sub) -> argparse.ArgumentParser:
                     help="the hub's index service (default stream_index)")
     pl.add_argument("--output", choices=("text", "json"), default="text", help="text (default) or one JSON object per record")
     pl.set_defaults(func=cmd_pull)
+    rv = ssub.add_parser("receive", help="be the application end of a secure channel over two streams",
+                         description="Read FROM_STREAM and write TO_STREAM at the hub; accept secure channels (at "
+                         "--listener) through them, and record every reading sent to `readings` through such a channel "
+                         "in --db, exactly once and in order, across restarts of this program (the channel state is "
+                         "saved with each reading; see host/hopseal_host/stream_app.py for what it cannot recover).")
+    rv.add_argument("--from", dest="from_stream", required=True, metavar="STREAM", help="the stream boards write")
+    rv.add_argument("--to", dest="to_stream", required=True, metavar="STREAM", help="the stream boards read")
+    rv.add_argument("--hub", type=hostport, default=("127.0.0.1", 4000), metavar="HOST:PORT",
+                    help="the hub (default 127.0.0.1:4000)")
+    rv.add_argument("--client", default=None, metavar="ID", help="the consumer's client id (default app-FROM_STREAM)")
+    rv.add_argument("--db", default=None, metavar="PATH",
+                    help="readings and channel states (default $HOPSEAL_HOME/stream-app.sqlite3; 0600: it holds channel keys)")
+    rv.add_argument("--vault", default=None, metavar="PATH", help="this application's identity (default $HOPSEAL_HOME/identity)")
+    rv.add_argument("--authorized", type=identifier_arg, action="append", metavar="IDENTIFIER",
+                    help="accept channels only from this identifier (repeatable; default anyone)")
+    rv.add_argument("--listener", default="listener", metavar="ADDRESS", help="the secure-channel listener's address (default listener)")
+    rv.add_argument("--service", default="stream", metavar="ADDRESS",
+                    help="the hub's stream service (default stream; its index service is SERVICE_index)")
+    rv.add_argument("--interval", type=float, default=0.25, metavar="S", help="seconds between pulls when idle (default 0.25)")
+    rv.set_defaults(func=cmd_receive)
     ls = ssub.add_parser("list", help="list the streams a hub's store holds (run where the store is)",
                          description="Open the hub's stream store (the hub's --streams URL; default SQLite in "
                          "$HOPSEAL_HOME) and list its streams: next index, records and bytes kept.")

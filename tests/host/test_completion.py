@@ -24,7 +24,7 @@ def test_bash_offers_commands_options_and_choices_from_the_parser():
                                                "hub", "gateway", "virtual-board", "board", "stream", "status",
                                                "completion"]
     assert complete(script, "hopseal", "st") == ["stream", "status"]
-    assert complete(script, "hopseal", "stream", "") == ["create", "push", "pull", "list"]
+    assert complete(script, "hopseal", "stream", "") == ["create", "push", "pull", "receive", "list"]
     assert complete(script, "hopseal", "status", "") == ["hub", "gateway", "node"]
     assert complete(script, "hopseal", "status", "--output", "") == ["text", "json"]
     assert complete(script, "hopseal", "-v", "identity", "s") == ["show"]

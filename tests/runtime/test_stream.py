@@ -415,3 +415,86 @@ def test_secure_channel_over_two_streams_like_alice_and_bob():
             await n.stop()
 
     run(main())
+
+
+def test_a_saved_channel_end_resumes_exactly_once_and_a_lost_one_is_counted():
+    quiet()
+    from test_channel import CRYPTO, vaults
+    from hopseal.secure import resume
+    from hopseal.secure.channel import SecureChannelListener, create_secure_channel
+
+    class Sink:
+        """The application: records each message and the channel's state after it, together."""
+
+        def __init__(self):
+            self.got = []
+            self.state = None
+
+        def handle_message(self, node, msg):
+            self.got.append(bytes(msg.payload))
+            self.state = resume.state(msg.origin)
+
+    async def bob_node(sink, st=None):
+        bob = Node("bob", crypto=CRYPTO)
+        TCPTransport(bob)
+        SecureChannelListener(bob, vaults()[1], "listener")
+        bob.start_worker("sink", sink)
+        if st is not None:
+            resume.resume(bob, st)
+        pair = StreamPair(bob, [hop], "b2a", "a2b", "bob", interval=0.02, producer_address="bob_producer").start()
+        return bob, pair
+
+    async def wait_for(cond, what):
+        for _ in range(500):
+            if cond():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(what)
+
+    async def main():
+        global hop
+        h, svc, store, hop = await hub()
+        sink = Sink()
+        bob, bob_pair = await bob_node(sink)
+        alice = Node("alice", crypto=CRYPTO)
+        TCPTransport(alice)
+        apair = StreamPair(alice, [hop], "a2b", "b2a", "alice", interval=0.02).start()
+        ch = await create_secure_channel(alice, vaults()[0], [apair.address, "listener"], timeout=30)
+        for i in range(5):
+            await alice.send([ch.encryptor_address, "sink"], b"m%d" % i, [])
+        await wait_for(lambda: len(sink.got) == 5, "first five")
+        saved = sink.state
+        # Bob stops; Alice goes on; Bob's consumer index was saved up to m4 (or less: replays)
+        await bob_pair.close()
+        await bob.stop()
+        for i in range(5, 45):  # past a rekey on the way
+            await alice.send([ch.encryptor_address, "sink"], b"m%d" % i, [])
+        await apair.producer.flush(20)
+        # Bob comes back with the saved state: every message once, in order
+        store.indexes[("bob", "a2b")] = 0  # and the stream replays everything from the start
+        sink2 = Sink()
+        bob, bob_pair = await bob_node(sink2, saved)
+        await wait_for(lambda: len(sink2.got) == 40, "the forty sent while Bob was away")
+        await asyncio.sleep(0.2)
+        assert sink2.got == [b"m%d" % i for i in range(5, 45)]
+        # m0..m4 again, and the handshake's third message: refused (the first message, replayed,
+        # starts a handshake that goes nowhere)
+        c = bob.counters
+        assert c.get("channel_replay_or_window", 0) + c.get("channel_auth_failed", 0) == 6, c
+        assert c["channel_rx"] == 40
+        await bob_pair.close()
+        await bob.stop()
+        # without its state Bob's new node cannot read the old channel's records: counted
+        for i in range(45, 48):
+            await alice.send([ch.encryptor_address, "sink"], b"m%d" % i, [])
+        await apair.producer.flush(20)
+        sink3 = Sink()
+        bob, bob_pair = await bob_node(sink3)
+        await wait_for(lambda: bob.counters.get("stream_undeliverable", 0) == 3, "three undeliverable")
+        assert sink3.got == []
+        await bob_pair.close()
+        await apair.close()
+        for n in (alice, bob, h):
+            await n.stop()
+
+    run(main())

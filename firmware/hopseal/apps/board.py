@@ -137,6 +137,11 @@ class Board:
             self.link = SerialBoardLink(self.node, stream, cfg)
         if cfg.get("relay"):
             from ..services import relay  # noqa: F401  (imported now, used at link up)
+        self.streams = None
+        if cfg.get("stream_to") and cfg.get("stream_from"):
+            from .board_streams import BoardStreams  # imported now, while the heap is in one piece
+
+            self.streams = BoardStreams(self)
         self.ups = 0
         self.probes = 0
         self._relay_task = None
@@ -208,8 +213,21 @@ class Board:
             self.channel = None
 
     async def reading(self, timeout=5):
-        """Send one reading to the hub's `readings` through an end-to-end channel; True if acked."""
+        """Send one reading to the hub's `readings` through an end-to-end channel; True if acked.
+        With streams (board_streams.py) it goes to the application's `readings` through a channel
+        over them instead; True once queued."""
         ch = None
+        if self.streams is not None:
+            self.readings_sent += 1
+            n = self.readings_sent
+            try:
+                await self.streams.send(n, "reading %d from %s: temperature=%.1fC" % (
+                    n, self.cfg["name"], 20 + (ticks_ms() // 100) % 50 / 10))
+                return True
+            except HopsealError as e:
+                self.readings_sent -= 1  # not sent: the next one takes its number
+                say("reading failed: %s" % e)
+                return False
         try:
             ch = await self.hub_channel(timeout * 2)
             self.readings_sent += 1
@@ -228,7 +246,8 @@ class Board:
     async def _readings_loop(self, every):
         while True:
             await asyncio.sleep(every)
-            if self.link.up and self.vault is not None:
+            # over streams a reading waits in the producer's queue while the link is down
+            if (self.link.up or (self.streams is not None and self.streams.channel is not None)) and self.vault is not None:
                 await self.reading()
 
     def _link_up(self, link, restarted):

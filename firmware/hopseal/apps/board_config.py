@@ -28,6 +28,15 @@ Board file keys (boards/*.json; every key optional except "link"):
                     channel is re-opened after every link restart (its route goes through the
                     gateway's current hub connection)
     hub_identifier  accept only this identifier as the hub when opening that channel
+    stream_to, stream_from
+                    send the readings instead through a secure channel over a pair of streams at
+                    the hub (apps/board_streams.py): the board writes `stream_to` and reads
+                    `stream_from`, and the application at the other end may be offline
+    stream_peer     accept only this identifier as that application;  stream_listener: its
+                    listener's address (default "listener");  stream_service: the hub's stream
+                    service (default "stream"; "stream_kafka" as on Ockam's Kafka-backed hub);
+                    stream_client: the consumer's client id (default the board's name);
+                    stream_interval: seconds between pulls when idle (default 0.25)
     clock_start     Unix seconds: set the board's clock to this at start (tests: 946684800, the
                     2000-01-01 a board without an RTC battery wakes up at). A board with a vault
                     whose clock reads before 2025 waits for the gateway's TIME (serial-link.md
@@ -50,12 +59,19 @@ DEFAULTS = {
     "readings": None,
     "hub_identifier": None,
     "clock_start": None,
+    "stream_to": None,
+    "stream_from": None,
+    "stream_peer": None,
+    "stream_listener": None,
+    "stream_service": None,
+    "stream_client": None,
+    "stream_interval": None,
 }
 
 USAGE = """usage: main.py [BOARD_FILE] [--name N] [--link stdio|pty:PATH|tcp:HOST:PORT]
                [--relay NAME] [--relay-check S] [--probe S] [--ping-interval S] [--down-after N] [--max-body B]
                [--vault DIR] [--readings S] [--hub-identifier ID]
-               [--clock-start UNIX_SECONDS]
+               [--clock-start UNIX_SECONDS] [--stream-to S --stream-from S [--stream-peer ID]]
 BOARD_FILE defaults to board.json; options override its keys."""
 
 
@@ -103,6 +119,10 @@ _OPTIONS = {
     "--readings": ("readings", float),
     "--hub-identifier": ("hub_identifier", str),
     "--clock-start": ("clock_start", int),
+    "--stream-to": ("stream_to", str),
+    "--stream-from": ("stream_from", str),
+    "--stream-peer": ("stream_peer", str),
+    "--stream-interval": ("stream_interval", float),
 }
 
 

@@ -24,8 +24,9 @@ are forwarded (whatever each one's fate) `Index::Save(last + 1)` is sent: a cons
 before it replays those records (at-least-once). A record below the index it expects is skipped;
 a jump ahead (records dropped by retention) is counted as `stream_gap`.
 Counters (node.counters): stream_pushed, stream_push_retries, stream_queue_full,
-stream_push_refused, stream_records, stream_undecodable, stream_forward_failed, stream_gap,
-stream_errors.
+stream_push_refused, stream_records, stream_undecodable, stream_undeliverable (a record for a
+local address with no worker: typically a channel end that is gone, whose records nobody here can
+decrypt), stream_forward_failed, stream_gap, stream_errors.
 """
 import asyncio
 
@@ -302,6 +303,14 @@ class StreamConsumer(_Client):
                 return
             m.onward = [self.receiver]
         m.origin = self  # from the network: see the module text
+        first = m.onward[0]
+        if first.tt == 0 and first.value not in node.workers:
+            # most often the decryptor of a channel end this node no longer has (it restarted
+            # without its state): what was encrypted for it cannot be decrypted by anyone here
+            node.count("stream_undeliverable")
+            log.every("stream_undeliverable", 10, "stream %s: record %d for %r: no such worker here (a channel end "
+                      "that is gone cannot decrypt it)", self.stream, self.index - 1, first)
+            return
         try:
             await node.route(m)
         except HopsealError as e:
@@ -315,8 +324,9 @@ class StreamPair:
     (Ockam's `Stream::connect(route, sender, receiver)`). Send to `[pair.address, ...]`."""
 
     def __init__(self, node, hub, sender_stream, receiver_stream, client_id, service=DEFAULT_SERVICE,
-                 index_service=DEFAULT_INDEX, interval=0.25, limit=8, timeout=5, max_queue=32, receiver=None):
-        self.producer = StreamProducer(node, hub, sender_stream, service=service, timeout=timeout, max_queue=max_queue)
+                 index_service=DEFAULT_INDEX, interval=0.25, limit=8, timeout=5, max_queue=32, receiver=None,
+                 producer_address=None):
+        self.producer = StreamProducer(node, hub, sender_stream, producer_address, service, timeout, max_queue)
         self.consumer = StreamConsumer(node, hub, receiver_stream, client_id, self.producer.address, receiver,
                                        service, index_service, interval, limit, timeout)
         self.address = self.producer.address
