@@ -22,6 +22,7 @@ when a reader has caught up with it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import struct
 import time
 
@@ -30,6 +31,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from aiokafka.errors import KafkaError
 
 from .store import StreamError, StreamStore
+
+# reads switch the one reader between topics: aiokafka logs every switch at INFO
+logging.getLogger("aiokafka.consumer.subscription_state").setLevel(logging.WARNING)
 
 _END = "hopseal.end"          # record header: stream bytes appended through this record
 _INDEXES = "__indexes"        # PREFIX + this: the compacted topic of consumer indexes
