@@ -41,8 +41,9 @@ class HostAEAD:
         if len(nonce) != 12:
             raise CryptoError("AES-GCM nonce must be 12 bytes")
         try:
-            return self._aead.encrypt(bytes(nonce), bytes(plaintext), bytes(aad))
-        except (ValueError, OverflowError) as e:
+            # any buffer goes in as it is: a 48 KiB portal chunk is not copied first
+            return self._aead.encrypt(bytes(nonce), plaintext, aad)
+        except (ValueError, OverflowError, TypeError) as e:
             raise CryptoError("AES-GCM encryption failed") from e
 
     def decrypt(self, nonce: bytes, aad: bytes, data: bytes) -> bytes:
@@ -51,8 +52,8 @@ class HostAEAD:
         if len(data) < 16:
             raise CryptoError("AES-GCM input shorter than the tag")
         try:
-            return self._aead.decrypt(bytes(nonce), bytes(data), bytes(aad))
-        except (InvalidTag, ValueError, OverflowError):
+            return self._aead.decrypt(bytes(nonce), data, aad)
+        except (InvalidTag, ValueError, OverflowError, TypeError):
             raise CryptoError("AES-GCM authentication failed") from None
 
 

@@ -4,6 +4,8 @@ Each TCP connection holds one file descriptor. A process that runs out of them c
 cannot open its vault, cannot log to a file; so the connection cap (TCPTransport.max_connections)
 must stay below the limit, with room for everything else. At start the soft RLIMIT_NOFILE is
 raised to the hard limit where the system allows it, and the cap is taken below what is left.
+The other TCPTransport options a host gives (transport_options) live here too: how much one read
+of a connection takes (HOST_READ_SIZE).
 """
 from __future__ import annotations
 
@@ -13,6 +15,10 @@ log = logging.getLogger("hopseal.limits")
 
 RESERVE = 64  # descriptors kept for everything but accepted connections (listeners, files, dials)
 DEFAULT_MAX_CONNECTIONS = 10000  # the cap when the descriptors allow more (memory is the next limit)
+# bytes a host's TCP connection reads at a time (a board reads 2 KiB): asyncio's stream holds up to
+# 128 KiB before it stops reading the socket, so one read takes what is there, and a 48 KiB portal
+# frame is decoded from one read instead of 24 (tools/bench/bench_portal.py)
+HOST_READ_SIZE = 256 * 1024
 
 
 def raise_fd_limit() -> int | None:
@@ -73,7 +79,7 @@ def add_transport_args(p) -> None:
 def transport_options(args) -> dict:
     """TCPTransport keyword arguments from the flags of add_transport_args."""
     return {"max_connections": max_connections(args.max_connections), "idle_timeout": args.idle_timeout or None,
-            "frame_timeout": args.frame_timeout or None}
+            "frame_timeout": args.frame_timeout or None, "read_size": HOST_READ_SIZE}
 
 
 def _positive_int(text: str) -> int:

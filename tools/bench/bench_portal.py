@@ -14,11 +14,13 @@ from the first byte sent to the answer:
                    the secure channel end to end through the hub
 
 Each path carries a 64 KiB warm-up connection first, so the figures leave out connection and
-channel set-up (the inlet opens its channels at its first connection). Ratios hopseal/ssh and
-hopseal/socat are printed for both portal paths. Missing ssh/sshd/socat: a note, no RESULT line
-for that path or its ratios.
+channel set-up (the inlet opens its channels at its first connection). Then every path is measured
+once per round (3 rounds, --quick 1), one after the other, and the median is reported: on a
+shared machine a busy moment then hits each path alike. Ratios hopseal/ssh and hopseal/socat are
+printed for both portal paths. Missing ssh/sshd/socat: a note, no RESULT line for that path or its
+ratios.
 
-    python tools/bench/bench_portal.py [--quick] [--mib N]
+    python tools/bench/bench_portal.py [--quick] [--mib N] [--rounds N]
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ SIZE = (16 if QUICK else 64) * MiB
 if "--mib" in sys.argv:
     SIZE = int(sys.argv[sys.argv.index("--mib") + 1]) * MiB
 BLOCK = 64 * 1024
+ROUNDS = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else (1 if QUICK else 3)
 
 
 class Sink:
@@ -127,12 +130,6 @@ def wait_port(port: int, timeout: float = 20, proc: subprocess.Popen | None = No
     raise RuntimeError("nothing listening on %d after %ss" % (port, timeout))
 
 
-def measure(port: int) -> float:
-    """MB/s (10^6 bytes per second) through `port`, after a 64 KiB warm-up connection."""
-    push(port, 64 * 1024, timeout=60)
-    return SIZE / push(port, SIZE) / 1e6
-
-
 def stop(p: subprocess.Popen) -> None:
     if p.poll() is None:
         p.terminate()
@@ -143,7 +140,7 @@ def stop(p: subprocess.Popen) -> None:
             p.wait(5)
 
 
-def socat_path(sink: Sink, results: dict, notes: list) -> None:
+def socat_path(sink: Sink, ports: dict, notes: list, cleanup: list) -> None:
     exe = shutil.which("socat")
     if not exe:
         notes.append("socat not found (apt-get install socat): socat comparison skipped")
@@ -151,14 +148,12 @@ def socat_path(sink: Sink, results: dict, notes: list) -> None:
     port = free_port()
     p = subprocess.Popen([exe, "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" % port, "TCP:127.0.0.1:%d" % sink.port],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_port(port, proc=p)
-        results["socat"] = measure(port)
-    finally:
-        stop(p)
+    cleanup.append(lambda: stop(p))
+    wait_port(port, proc=p)
+    ports["socat"] = port
 
 
-def ssh_path(sink: Sink, tmp: str, results: dict, notes: list) -> None:
+def ssh_path(sink: Sink, tmp: str, ports: dict, notes: list, cleanup: list) -> None:
     exes = {n: shutil.which(n) or (os.path.join("/usr/sbin", n) if os.path.exists(os.path.join("/usr/sbin", n)) else None)
             for n in ("sshd", "ssh", "ssh-keygen")}
     missing = [n for n, e in exes.items() if not e]
@@ -183,88 +178,91 @@ def ssh_path(sink: Sink, tmp: str, results: dict, notes: list) -> None:
             "KbdInteractiveAuthentication no", "UsePAM no", "AllowTcpForwarding yes", "LogLevel ERROR", ""]))
     sshd = subprocess.Popen([exes["sshd"], "-D", "-e", "-f", cfg], stdout=subprocess.DEVNULL,
                             stderr=open(os.path.join(d, "sshd.log"), "w"))
-    ssh = None
+    cleanup.append(lambda: stop(sshd))
+    wait_port(sshd_port, proc=sshd)
+    ssh_log = os.path.join(d, "ssh.log")
+    ssh = subprocess.Popen([exes["ssh"], "-N", "-v", "-p", str(sshd_port), "-i", os.path.join(d, "user_key"),
+                            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                            "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", "-o", "IdentitiesOnly=yes",
+                            "-L", "127.0.0.1:%d:127.0.0.1:%d" % (fwd_port, sink.port),
+                            "%s@127.0.0.1" % os.environ.get("USER", "root")],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(ssh_log, "w"))
+    cleanup.append(lambda: stop(ssh))
     try:
-        wait_port(sshd_port, proc=sshd)
-        ssh_log = os.path.join(d, "ssh.log")
-        ssh = subprocess.Popen([exes["ssh"], "-N", "-v", "-p", str(sshd_port), "-i", os.path.join(d, "user_key"),
-                                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                                "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", "-o", "IdentitiesOnly=yes",
-                                "-L", "127.0.0.1:%d:127.0.0.1:%d" % (fwd_port, sink.port),
-                                "%s@127.0.0.1" % os.environ.get("USER", "root")],
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(ssh_log, "w"))
-        try:
-            wait_port(fwd_port, proc=ssh)
-        except RuntimeError as e:
-            notes.append("ssh -L did not come up (%s): ssh comparison skipped\n%s\n%s" % (
-                e, open(ssh_log).read()[-1500:], open(os.path.join(d, "sshd.log")).read()[-1500:]))
-            return
-        results["ssh"] = measure(fwd_port)
-        cipher = [l.split("cipher:")[1].split()[0] for l in open(ssh_log) if "client->server cipher:" in l]
-        ver = subprocess.run([exes["ssh"], "-V"], capture_output=True, text=True).stderr.strip()
-        notes.append("ssh: %s, cipher %s" % (ver, cipher[0] if cipher else "?"))
-    finally:
-        if ssh is not None:
-            stop(ssh)
-        stop(sshd)
+        wait_port(fwd_port, proc=ssh)
+    except RuntimeError as e:
+        notes.append("ssh -L did not come up (%s): ssh comparison skipped\n%s\n%s" % (
+            e, open(ssh_log).read()[-1500:], open(os.path.join(d, "sshd.log")).read()[-1500:]))
+        return
+    ports["ssh"] = fwd_port
+    push(fwd_port, 64 * 1024, timeout=60)  # so that the cipher is in the log
+    cipher = [l.split("cipher:")[1].split()[0] for l in open(ssh_log) if "client->server cipher:" in l]
+    ver = subprocess.run([exes["ssh"], "-V"], capture_output=True, text=True).stderr.strip()
+    notes.append("ssh: %s, cipher %s" % (ver, cipher[0] if cipher else "?"))
 
 
-def portal_paths(sink: Sink, tmp: str, results: dict) -> None:
-    procs: list[Child] = []
+def portal_paths(sink: Sink, tmp: str, ports: dict, cleanup: list) -> None:
+    def start(name: str, *args: str) -> Child:
+        p = hopseal(name, *args)
+        cleanup.append(p.stop)
+        return p
+
     def inlet(to: str, vault: str) -> int:
         """Start an inlet node whose clients go along `to`; the port it listens on."""
         ip = free_port()
-        inl = hopseal("inlet", "-q", "tcp-inlet", "create", "--from", "127.0.0.1:%d" % ip, "--to", to,
-                      "--vault", os.path.join(tmp, vault), "--control", "")
-        procs.append(inl)
-        inl.wait_for("tcp inlet listening on")
+        start("inlet", "-q", "tcp-inlet", "create", "--from", "127.0.0.1:%d" % ip, "--to", to,
+              "--vault", os.path.join(tmp, vault), "--control", "").wait_for("tcp inlet listening on")
         return ip
 
-    try:
-        # one TCP hop: inlet node -> outlet node listening for Ockam routing
-        ol = free_port()
-        out = hopseal("outlet", "-q", "tcp-outlet", "create", "--to", "127.0.0.1:%d" % sink.port,
-                      "--listen", "127.0.0.1:%d" % ol, "--vault", os.path.join(tmp, "outlet-d"), "--control", "")
-        procs.append(out)
-        out.wait_for("listening on")
-        results["portal_direct"] = measure(inlet("/ip4/127.0.0.1/tcp/%d/secure/api/service/outlet" % ol, "inlet-d"))
-        for p in reversed(procs):
-            p.stop()
-        procs.clear()
+    # one TCP hop: inlet node -> outlet node listening for Ockam routing
+    ol = free_port()
+    start("outlet", "-q", "tcp-outlet", "create", "--to", "127.0.0.1:%d" % sink.port, "--listen", "127.0.0.1:%d" % ol,
+          "--vault", os.path.join(tmp, "outlet-d"), "--control", "").wait_for("listening on")
+    ports["portal_direct"] = inlet("/ip4/127.0.0.1/tcp/%d/secure/api/service/outlet" % ol, "inlet-d")
 
-        # through a hub relay
-        hp = free_port()
-        hub = hopseal("hub", "-q", "hub", "--listen", "127.0.0.1:%d" % hp, "--vault", os.path.join(tmp, "hub"),
-                      "--control", "")
-        procs.append(hub)
-        hub.wait_for("listening on")
-        out = hopseal("outlet", "tcp-outlet", "create", "--to", "127.0.0.1:%d" % sink.port, "--relay", "bench",
-                      "--hub", "127.0.0.1:%d" % hp, "--vault", os.path.join(tmp, "outlet-r"), "--control", "")
-        procs.append(out)
-        out.wait_for("relay forward_to_bench registered")
-        results["portal_relay"] = measure(
-            inlet("/ip4/127.0.0.1/tcp/%d/service/forward_to_bench/secure/api/service/outlet" % hp, "inlet-r"))
-    finally:
-        for p in reversed(procs):
-            p.stop()
+    # through a hub relay
+    hp = free_port()
+    start("hub", "-q", "hub", "--listen", "127.0.0.1:%d" % hp, "--vault", os.path.join(tmp, "hub"),
+          "--control", "").wait_for("listening on")
+    start("outlet", "tcp-outlet", "create", "--to", "127.0.0.1:%d" % sink.port, "--relay", "bench",
+          "--hub", "127.0.0.1:%d" % hp, "--vault", os.path.join(tmp, "outlet-r"),
+          "--control", "").wait_for("relay forward_to_bench registered")
+    ports["portal_relay"] = inlet("/ip4/127.0.0.1/tcp/%d/service/forward_to_bench/secure/api/service/outlet" % hp,
+                                  "inlet-r")
+
+
+PATHS = ("direct", "socat", "ssh", "portal_direct", "portal_relay")
 
 
 def main() -> int:
-    print("portal throughput: %d MiB pushed per path, one connection, loopback" % (SIZE // MiB))
+    print("portal throughput: %d MiB pushed per path, one connection, loopback, %d rounds (median)"
+          % (SIZE // MiB, ROUNDS))
     sink = Sink()
-    results: dict[str, float] = {}
+    ports: dict[str, int] = {"direct": sink.port}
+    runs: dict[str, list[float]] = {}
     notes: list[str] = []
+    cleanup: list = []
     with tempfile.TemporaryDirectory(prefix="hopseal-bench-portal-") as tmp:
         try:
-            results["direct"] = measure(sink.port)
-            socat_path(sink, results, notes)
-            ssh_path(sink, tmp, results, notes)
-            portal_paths(sink, tmp, results)
+            socat_path(sink, ports, notes, cleanup)
+            ssh_path(sink, tmp, ports, notes, cleanup)
+            portal_paths(sink, tmp, ports, cleanup)
+            for name in PATHS:  # the warm-up: the inlets open their channels now
+                if name in ports:
+                    push(ports[name], 64 * 1024, timeout=60)
+            # every path once per round, so a busy moment of the machine hits each path alike
+            for _ in range(ROUNDS):
+                for name in PATHS:
+                    if name in ports:
+                        runs.setdefault(name, []).append(SIZE / push(ports[name], SIZE) / 1e6)
         finally:
+            for c in reversed(cleanup):
+                c()
             sink.close()
     for line in notes:
         print(line)
-    for name in ("direct", "socat", "ssh", "portal_direct", "portal_relay"):
+    results = {name: sorted(r)[len(r) // 2] for name, r in runs.items()}
+    for name in PATHS:
         if name in results:
             print("RESULT portal_mbps[%s] %.1f MB/s" % (name, results[name]))
     for hop in ("portal_direct", "portal_relay"):

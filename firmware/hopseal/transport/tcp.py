@@ -18,6 +18,8 @@ Rules upheld here, so that connections an attacker opens cost little and end:
   closing at once do not stall the event loop; after many have gone the sweeper runs a garbage
   collection (CPython's socket transports are freed only by the cycle collector), so memory goes
   back near where it was when an attack ends;
+- a connection reads at most `read_size` bytes at a time (a board's small default; a host asks
+  for more, hopseal_host.limits.HOST_READ_SIZE, so a 48 KiB portal frame is one read, not 24);
 - per-connection log lines (opened, closed, protocol errors) go through one LineQuota.
 On CPython the accept loop of asyncio.start_server backs off by itself when the process runs out
 of file descriptors (it stops accepting for 1 s, but logs each failure with a traceback, up to 100
@@ -36,6 +38,7 @@ log = get_logger("tcp")
 DEFAULT_MAX_CONNECTIONS = 1000
 DEFAULT_IDLE_TIMEOUT = 600  # a hub client that says nothing for 10 min goes (boards ping every 2 s)
 DEFAULT_FRAME_TIMEOUT = 30  # a 256 KiB frame over a 115200 baud link takes 23 s
+DEFAULT_READ_SIZE = const(2048)  # bytes per read on a board
 _TELL_EVERY = const(10)  # seconds between two log lines about refused connections or accept errors
 _COLLECT_AFTER = const(256)  # connections gone before the sweeper runs a garbage collection
 _ACCEPT_ERROR = "socket.accept() out of system resource"  # asyncio's message (selector_events)
@@ -144,8 +147,10 @@ class TCPTransport:
     connection's framing from `max_frame` (tests inject faulty ones)."""
 
     def __init__(self, node, max_frame=DEFAULT_MAX_FRAME, connect_timeout=10, max_connections=DEFAULT_MAX_CONNECTIONS,
-                 idle_timeout=DEFAULT_IDLE_TIMEOUT, frame_timeout=DEFAULT_FRAME_TIMEOUT, framing=TCPFraming):
+                 idle_timeout=DEFAULT_IDLE_TIMEOUT, frame_timeout=DEFAULT_FRAME_TIMEOUT, framing=TCPFraming,
+                 read_size=DEFAULT_READ_SIZE):
         self.node = node
+        self.read_size = read_size
         self.max_frame = max_frame
         self.connect_timeout = connect_timeout
         self.max_connections = max_connections
@@ -169,7 +174,8 @@ class TCPTransport:
 
     async def _attach(self, reader, writer, peer, incoming):
         _keepalive(writer)
-        conn = StreamConnection(self.node, reader, writer, self.framing(self.max_frame), peer, "tcp")
+        conn = StreamConnection(self.node, reader, writer, self.framing(self.max_frame), peer, "tcp",
+                                self.read_size)
         conn.lines = self.lines
         conn.write_timeout = self.frame_timeout
         self.open[conn] = incoming

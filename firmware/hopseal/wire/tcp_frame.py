@@ -63,6 +63,13 @@ class TCPFrameDecoder:
                     self._fail("unsupported protocol version byte 0x%02x (expected 0x%02x)" % (v, VERSION))
                 self.state = _LENGTH
                 continue
+            if self.state == _BODY and not self.buf and n - pos >= self.need:
+                # the whole body is in this read: one copy, not two (large reads on a host)
+                out.append(bytes(mv[pos : pos + self.need]))
+                pos += self.need
+                self.need = 4
+                self.state = _LENGTH
+                continue
             take = self.need - len(self.buf)
             if take > n - pos:
                 take = n - pos
