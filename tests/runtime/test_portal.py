@@ -221,14 +221,13 @@ def test_outlet_bad_input_is_rejected_counted_and_closes_cleanly():
         m = await peer.receive(3)
         assert portal.decode(m.payload)[0] == portal.PAYLOAD and bytes(portal.decode(m.payload)[1]) == b"abc"
         assert portal.decode(m.payload)[2] == 0
-        # extra hops after the end: dropped and counted, the connection goes on
-        await peer.send(end + route("echo"), portal.encode_payload(b"zz", 1))
-        assert n.counters.get("portal_extra_hops") == 1
-        # another carrier: dropped and counted, the connection goes on
-        forged = Message(list(end), [peer.address], bytes(portal.encode_payload(b"zz", 1)))
-        forged.origin = object()
-        await n.route(forged)
-        assert n.counters.get("portal_wrong_origin") == 1
+        # another carrier: dropped and counted, the connection goes on (with hops after the end
+        # too: that one cannot close it either)
+        for to in (list(end), end + route("echo")):
+            forged = Message(to, [peer.address], bytes(portal.encode_payload(b"zz", 1)))
+            forged.origin = object()
+            await n.route(forged)
+        assert n.counters.get("portal_wrong_origin") == 2 and not n.counters.get("portal_extra_hops")
         await peer.send(end, portal.encode_payload(b"def"))  # no counter: taken, as Ockam sends it
         assert bytes(portal.decode((await peer.receive(3)).payload)[1]) == b"def"
         # a Pong after setup: Disconnect back, the target's connection closed
@@ -258,6 +257,13 @@ def test_outlet_bad_input_is_rejected_counted_and_closes_cleanly():
         assert (await peer.receive(3)).payload == b"\x02"
         assert n.counters.get("portal_rejected") == 3
         assert await wait_until(lambda: state["eof"] == 3 and not outlet.ends)
+        # hops after the end's address, from its own carrier: counted, Disconnect back, closed
+        await peer.send(["outlet"], b"\x00")
+        end = (await peer.receive(3)).return_
+        await peer.send(end + route("echo"), portal.encode_payload(b"zz", 0))
+        assert (await peer.receive(3)).payload == b"\x02"
+        assert n.counters.get("portal_extra_hops") == 1
+        assert await wait_until(lambda: state["eof"] == 4 and not outlet.ends)
         await n.stop()
         srv.close()
 

@@ -16,12 +16,12 @@ Ockam's MAX_PAYLOAD_SIZE), with the packet counter (u16 LE from 0, +1 per Payloa
 EOF (or a read error) sends Disconnect; Disconnect closes the socket.
 
 Rules upheld here:
-- a message must be addressed to exactly [end] (`portal_extra_hops`) and, once the connection is
-  set up, come through the carrier (channel or connection) that set it up (`portal_wrong_origin`):
-  otherwise it is dropped and counted, and the connection goes on;
+- a message must come through the carrier (channel or connection) that set the connection up
+  (`portal_wrong_origin`): otherwise it is dropped and counted, and the connection goes on;
 - from its own carrier, a violation closes the connection cleanly (Disconnect to the peer when its
-  route is known, the socket closed, the worker removed) and is counted (`portal_rejected`): an
-  undecodable message, a Payload before Pong, a Ping or Pong after setup; a counter that is not
+  route is known, the socket closed, the worker removed) and is counted: hops after the end's
+  address (`portal_extra_hops`), an undecodable message, a Payload before Pong, a Ping or Pong
+  after setup (`portal_rejected`); a counter that is not
   the one expected (`portal_counter_gap`): any loss on the path ends the connection instead of
   corrupting the stream. A Payload without a counter is taken as Ockam sends it;
 - the outlet listener takes only Ping (`portal_rejected` otherwise, e.g. a Disconnect for a
@@ -149,16 +149,18 @@ class PortalEnd:
 
     # -- messages from the peer ------------------------------------------------------------------
     async def handle_message(self, node, msg):
-        if len(msg.onward) != 1:
-            node.count("portal_extra_hops")
-            log.every("portal_extra_hops", 10, "%r: dropped a message with hops after it", self)
-            return
         if self.state == _CLOSED:
             return
         if self.pinned and msg.origin is not self.origin:
             node.count("portal_wrong_origin")
             log.every("portal_wrong_origin", 10, "%r: dropped a message from another carrier", self)
             return
+        if len(msg.onward) != 1:
+            # Ockam refuses it too (UnknownRoute); from the connection's own carrier it is a
+            # violation: counted, and the connection closed cleanly
+            node.count("portal_extra_hops")
+            log.every("portal_extra_hops", 10, "%r: a message with hops after it; closing it", self)
+            return await self.close(True, "a message with hops after the portal address")
         try:
             kind, data, counter = decode(msg.payload)
         except DecodeError as e:
