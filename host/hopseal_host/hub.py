@@ -101,9 +101,14 @@ async def start_streams(node, url: str, home: str, limits=None):
 
     try:
         store = open_store(url, home)
-        await store.open()
-    except (ValueError, StreamError) as e:
+    except ValueError as e:
         raise ConfigError("stream store: %s" % e) from None
+    try:
+        await store.open()
+    except ValueError as e:
+        raise ConfigError("stream store: %s" % e) from None
+    except StreamError as e:  # e.g. Kafka not reachable yet: a failure (exit 1, a supervisor retries), not a usage error
+        raise HopsealError("stream store: %s" % e.reason) from None
     except OSError as e:
         raise ConfigError("stream store %s: %s" % (url or "sqlite", e)) from None
     limits = limits or StreamLimits()

@@ -7,6 +7,8 @@ kafka.tools.StorageTool and runs `java -cp 'jars/*' kafka.Kafka server.propertie
 loopback ports (client and controller), logging to server.log in that directory; it can be
 stopped, killed (SIGKILL) and started again on the same ports and data. Development and test
 use only: a production hub talks to the operator's own Kafka cluster.
+
+    python -m hopseal_host.kafka_broker [--port 9092]     a broker to try a hub on; Ctrl-C stops it
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -92,11 +95,11 @@ log.cleaner.dedupe.buffer.size=16777216
 class KafkaBroker:
     """One single-node KRaft broker in `workdir` (created if missing, removed by `cleanup`)."""
 
-    def __init__(self, workdir: str | None = None, jars: str = JARS, heap: str = "512m") -> None:
+    def __init__(self, workdir: str | None = None, jars: str = JARS, heap: str = "512m", port: int = 0) -> None:
         self.dir = workdir or tempfile.mkdtemp(prefix="hopseal-kafka-")
         self.jars = jars
         self.heap = heap
-        self.port = free_port()
+        self.port = port or free_port()
         self.controller = free_port()
         self.data = os.path.join(self.dir, "data")
         self.log_path = os.path.join(self.dir, "server.log")
@@ -197,3 +200,39 @@ class KafkaBroker:
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m hopseal_host.kafka_broker",
+                                 description="Run a throwaway single-node Kafka broker (KRaft) on 127.0.0.1 from the "
+                                             "jars `make kafka` fetched, until Ctrl-C; its data is removed then.")
+    ap.add_argument("--port", type=int, default=0, help="client port (default: a free one)")
+    args = ap.parse_args(argv)
+    reason = unavailable()
+    if reason:
+        print("kafka_broker: error: " + reason, file=sys.stderr)
+        return 1
+    broker = KafkaBroker(port=args.port)
+    try:
+        broker.start()
+        print("kafka broker %s on %s (hub: --streams %s); data in %s; Ctrl-C stops it"
+              % (kafka_version(), broker.bootstrap, broker.url, broker.dir), flush=True)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
+        while broker.proc is not None and broker.proc.poll() is None:
+            time.sleep(0.5)
+        print("kafka_broker: error: the broker exited:\n" + broker.log_tail(), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    except RuntimeError as e:
+        print("kafka_broker: error: %s" % e, file=sys.stderr)
+        return 1
+    finally:
+        broker.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -145,3 +145,15 @@ def test_alice_and_bob_over_kafka_streams_survive_broker_and_hub_kills(kafka_bro
     # unless one is a pushed-again copy of the other
     payloads = [bytes(message_v1.decode(r.value).payload) for r in records["a2b"]]
     assert len(set(payloads)) >= N + 1
+
+
+def test_a_hub_that_cannot_reach_kafka_exits_1_with_one_line():
+    """Not a usage error (exit 2, which a supervisor does not retry): Kafka may be up later."""
+    pytest.importorskip("aiokafka", reason="aiokafka is not installed (pip install -r requirements.txt)")
+    dead = free_port()  # nothing listens there
+    hub = hopseal("hub", "hub", "--listen", "127.0.0.1:%d" % free_port(), "--streams", "kafka://127.0.0.1:%d" % dead)
+    assert hub.p.wait(60) == 1
+    hub._t.join(5)
+    errors = [line for line in hub.lines if "error" in line.lower() and "aiokafka" not in line]
+    assert errors == ["hopseal hub: error: stream store: Kafka at 127.0.0.1:%d: cannot connect (no broker answered)" % dead]
+    assert not any("Traceback" in line or "Unclosed" in line for line in hub.lines)

@@ -28,7 +28,7 @@ import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from .store import StreamError, StreamStore
 
@@ -215,23 +215,30 @@ class KafkaStore(StreamStore):
     async def open(self) -> None:
         if self._producer is not None:
             return
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="hopseal-hub",
-                                    request_timeout_ms=int(self.timeout * 1000))
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, client_id="hopseal-hub", acks="all",
-                                    enable_idempotence=True, linger_ms=0,
-                                    request_timeout_ms=int(self.timeout * 1000))
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, client_id="hopseal-hub", group_id=None,
-                                    enable_auto_commit=False, auto_offset_reset="earliest",
-                                    fetch_max_wait_ms=100, request_timeout_ms=int(self.timeout * 1000))
-        started = []
+        ms = int(self.timeout * 1000)
+        makers = (
+            lambda: AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="hopseal-hub", request_timeout_ms=ms),
+            lambda: AIOKafkaProducer(bootstrap_servers=self.bootstrap, client_id="hopseal-hub", acks="all",
+                                     enable_idempotence=True, linger_ms=0, request_timeout_ms=ms),
+            lambda: AIOKafkaConsumer(bootstrap_servers=self.bootstrap, client_id="hopseal-hub", group_id=None,
+                                     enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=100,
+                                     request_timeout_ms=ms),
+        )
+        parts = []
         try:
-            for part in (admin, producer, consumer):
-                await asyncio.wait_for(part.start(), self.timeout)
-                started.append(part)
+            for make in makers:  # each made only once the one before is up: nothing left unclosed
+                parts.append(make())
+                await asyncio.wait_for(parts[-1].start(), self.timeout)
         except (KafkaError, OSError, asyncio.TimeoutError) as e:
-            for part in started:
-                await (part.close() if part is admin else part.stop())
-            raise StreamError("Kafka at %s: cannot connect (%s)" % (self.bootstrap, type(e).__name__ if not str(e) else e)) from None
+            for part in parts:
+                try:
+                    await (part.close() if isinstance(part, AIOKafkaAdminClient) else part.stop())
+                except Exception:
+                    pass
+            why = ("no broker answered" if isinstance(e, KafkaConnectionError)
+                   else "timed out" if isinstance(e, asyncio.TimeoutError) else str(e) or type(e).__name__)
+            raise StreamError("Kafka at %s: cannot connect (%s)" % (self.bootstrap, why)) from None
+        admin, producer, consumer = parts
         self._admin, self._producer, self._consumer = admin, producer, consumer
         try:
             if self.replication is None:
