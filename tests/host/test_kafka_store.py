@@ -123,3 +123,27 @@ def test_open_store_takes_a_topic_prefix():
     for bad in ("kafka://127.0.0.1:9092?prefix=", "kafka://127.0.0.1:9092?acks=0", "kafka://127.0.0.1:9092?prefix=a b"):
         with pytest.raises(ValueError):
             open_store(bad, "/nonexistent")
+
+
+def test_a_read_of_large_records_stops_near_a_mebibyte(kafka_broker):
+    """A pull of many large records does not gather them all in the hub's memory first."""
+    async def body():
+        s = KafkaStore(kafka_broker.bootstrap, prefix="t%s." % uuid.uuid4().hex[:12])
+        await s.open()
+        try:
+            await s.create("big")
+            await asyncio.gather(*[s.append("big", bytes([i % 256]) * 16384) for i in range(200)])  # 3.2 MB
+            first = await s.read("big", 0, 1000)
+            assert 0 < len(first) < 200 and sum(len(d) for _, d in first) <= (1 << 20) + 16384 * 64
+            assert [i for i, _ in first] == list(range(len(first)))
+            rest, index = [], len(first)
+            while index < 200:
+                got = await s.read("big", index, 1000)
+                rest += got
+                index = got[-1][0] + 1
+            assert [i for i, _ in first + rest] == list(range(200))
+            assert all(d == bytes([i % 256]) * 16384 for i, d in first + rest)
+        finally:
+            await s.close()
+
+    asyncio.run(body())

@@ -37,6 +37,7 @@ logging.getLogger("aiokafka.consumer.subscription_state").setLevel(logging.WARNI
 
 _END = "hopseal.end"          # record header: stream bytes appended through this record
 _INDEXES = "__indexes"        # PREFIX + this: the compacted topic of consumer indexes
+_READ_BYTES = 1 << 20        # a read returns fewer records than asked once it holds this many bytes
 _TOPIC_MAX = 249              # Kafka's longest topic name
 _TOPIC_OK = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
 _HEX = "0123456789abcdef"
@@ -145,8 +146,8 @@ class KafkaStore(StreamStore):
             raise StreamError("Kafka at %s: %s failed: %s" % (self.bootstrap, what, type(e).__name__ if not str(e) else e)) from None
 
     async def _fetch(self, tp: TopicPartition, offset: int, limit: int) -> list:
-        """Records of `tp` from `offset` on, at most `limit`; the caller knows they exist. Under the
-        read lock: one consumer serves every read."""
+        """Records of `tp` from `offset` on, at most `limit` (fewer past _READ_BYTES); the caller
+        knows they exist. Under the read lock: one consumer serves every read."""
         out: list = []
         async with self._read_lock:
             c = self._consumer
@@ -157,6 +158,7 @@ class KafkaStore(StreamStore):
                 c.seek(tp, offset)
             self._after = None
             deadline = time.monotonic() + self.timeout
+            size = 0
             while len(out) < limit:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -175,7 +177,11 @@ class KafkaStore(StreamStore):
                     if end <= offset:
                         return []
                     continue
-                out += [r for r in batch if r.offset >= offset]
+                batch = [r for r in batch if r.offset >= offset]
+                out += batch
+                size += sum(len(r.value or b"") for r in batch)
+                if size >= _READ_BYTES:
+                    break  # enough for one pull (the service sends at most max_pull_bytes)
             if out:
                 self._after = (tp, out[-1].offset + 1)
         return out
