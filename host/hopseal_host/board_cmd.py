@@ -283,7 +283,7 @@ exit status: 0, or 1 when a port given with --port did not answer (one line on s
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    b = sub.add_parser("board", help="the boards attached to this host (list, deploy, console)",
+    b = sub.add_parser("board", help="the boards attached to this host (list, flash, deploy, console)",
                        description="Boards attached to this host.")
     bsub = b.add_subparsers(dest="action", metavar="ACTION")
     bsub.required = True
@@ -298,8 +298,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     from . import deploy
 
     deploy.add_parser(bsub)
-    from . import board_console
+    from . import board_console, flash
 
+    flash.add_parser(bsub)
     board_console.add_parser(bsub)
     return b
 

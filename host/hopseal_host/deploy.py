@@ -100,8 +100,8 @@ def _excluded(cfg: dict) -> tuple[str, ...]:
         ex.append("hopseal/services/relay.py")
     if not (cfg.get("outlets") or cfg.get("inlets")):
         ex.append("hopseal/services/portal.py")
-    if not cfg.get("streams"):
-        ex.append("hopseal/services/stream")
+    if not cfg.get("stream_to"):
+        ex += ["hopseal/services/stream", "hopseal/apps/board_streams.py", "hopseal/wire/stream.py"]
     return tuple(ex)
 
 
@@ -147,8 +147,10 @@ def board_json(board_file: dict, args: argparse.Namespace, vault: bool) -> dict:
     cfg.setdefault("name", "board")
     if args.relay == "":
         cfg.pop("relay", None)
-    elif args.relay or cfg.get("relay") is not None:
-        cfg["relay"] = args.relay or cfg["name"]
+    elif args.relay:
+        cfg["relay"] = args.relay
+    elif cfg.get("relay") is not None:
+        cfg["relay"] = True  # named after the board (its name, "{id}" resolved on the board)
     if vault:
         cfg["vault"] = cfg.get("vault") or ""
     else:
@@ -428,7 +430,8 @@ def deploy(args: argparse.Namespace) -> int:
                     json.dump({"ssid": args.wifi, "password": _read_password(args.wifi_password_file)}, f)
                 cfgs.append(("secrets.json", sec_local))
             if plan.step("write %s (board.json: name %s, relay %s, link %s%s)" % (
-                    ", ".join(p for p, _ in cfgs), cfg["name"], cfg.get("relay") or "none", cfg["link"]["type"],
+                    ", ".join(p for p, _ in cfgs), cfg["name"],
+                    cfg["name"] if cfg.get("relay") is True else cfg.get("relay") or "none", cfg["link"]["type"],
                     ", identity in the flash root" if vault else "")):
                 assert board is not None
                 for path, local in cfgs:
@@ -515,8 +518,8 @@ def add_parser(bsub) -> argparse.ArgumentParser:
     d.add_argument("--board", required=True, metavar="FILE", help="the board file (boards/*.json)")
     d.add_argument("--name", help="the board's node name (default: the board file's name)")
     d.add_argument("--relay", metavar="NAME",
-                   help="register relay forward_to_NAME at the hub (default: the board's name, when the board "
-                   "file registers a relay; \"\" for none)")
+                   help="register relay forward_to_NAME at the hub (default: named after the board, when the "
+                   "board file registers a relay; \"\" for none)")
     d.add_argument("--hub-identifier", metavar="ID", help="accept only this identifier as the hub")
     d.add_argument("--wifi", metavar="SSID", help="Wi-Fi network (boards whose link is tcp): written to secrets.json")
     d.add_argument("--wifi-password-file", metavar="FILE", help="a file holding the Wi-Fi password (not on the "

@@ -58,6 +58,24 @@ def test_every_board_file_is_complete():
             assert "romfs" not in cfg["deploy"], n  # CircuitPython has no ROMFS
 
 
+def test_one_board_file_for_many_boards():
+    """"{id}" in the name becomes the chip's unique id and "relay": true names the relay after the
+    board, so boards flashed from one file differ (the unix port has no unique id: 000000)."""
+    path = "/tmp/hopseal-board-file-test.json"
+    with open(path, "w") as f:
+        f.write('{"name": "esp32-{id}", "relay": true, "link": {"type": "stdio"}}')
+    try:
+        cfg = board_config.configure([path])
+        assert cfg["name"] == "esp32-" + board_config.unique_id() and cfg["relay"] == cfg["name"], cfg
+        assert len(board_config.unique_id()) == 6
+        cfg = board_config.configure([path, "--name", "greenhouse"])
+        assert cfg["name"] == "greenhouse" and cfg["relay"] == "greenhouse"
+        cfg = board_config.configure([path, "--relay", "r1"])
+        assert cfg["relay"] == "r1"
+    finally:
+        os.remove(path)
+
+
 def test_command_line_overrides_the_board_file():
     cfg = board_config.configure([BOARDS + "/unix.json", "--name", "b7", "--link", "tcp:10.0.0.2:4100",
                                "--relay", "b7", "--probe", "0.5", "--ping-interval", "0.25", "--max-body", "512"])

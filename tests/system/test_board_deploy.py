@@ -161,7 +161,11 @@ def test_bare_board_deploy_run_list_console_redeploy(hub, tmp_path):
         gw = gateway(hub.port, "--serial", port + "=dep")
         wait_line(gw, "[dep] relay forward_to_dep registered", timeout=60)
         wait_line(gw, "[dep] identity " + identifier)
-        assert peer_identifier_via_relay(hub.port, "dep") == identifier
+        try:
+            peer = peer_identifier_via_relay(hub.port, "dep")
+        except Exception as e:
+            raise AssertionError("no channel to the board (%s):\n%s" % (e, gw.log(60)))
+        assert peer == identifier
         gw.stop()
         gw = None
 

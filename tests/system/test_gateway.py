@@ -258,7 +258,7 @@ def test_board_on_an_esp32_heap_budget(hub, boards, procs):
     gw = gateway(hub.port, "--serial", vb.link + "=esp32")
     procs.append(gw)
     wait_line(gw, "[esp32] probe ", " ok in ")
-    wait_line(gw, "[esp32] relay forward_to_esp32 registered")  # the relay name comes from the board file
+    wait_line(gw, "[esp32] relay forward_to_esp32 registered")  # the board file: relay named after the board
     # the board file gives it an identity: echo answers only through a secure channel
     secure_echo_via_relay(hub, "esp32", "hello esp32, end to end")
     wait_line(gw, "[esp32] probe 3 ok")  # still going after a few rounds

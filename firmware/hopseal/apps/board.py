@@ -238,8 +238,9 @@ class Board:
             r = await self.node.send_and_receive([ch.encryptor_address, "readings"], text.encode(), timeout)
             say("reading %d acknowledged (%s) in %d ms%s" % (n, r.payload.decode(), ticks_diff(ticks_ms(), t0), heap_text()))
             return True
-        except HopsealError as e:
-            say("reading failed: %s" % e)
+        except (HopsealError, MemoryError) as e:
+            say("reading failed: %s" % (e if isinstance(e, HopsealError) else "out of memory"))
+            collect()
             self._forget_hub_channel(ch)
             return False
 
@@ -291,8 +292,9 @@ class Board:
                     say("relay %s registered" % await client.register(5))
                     backoff.reset()
                 await asyncio.sleep(every)
-            except HopsealError as e:
-                say("relay registration failed: %s" % e)
+            except (HopsealError, MemoryError) as e:  # out of memory: say so, collect, try again
+                say("relay registration failed: %s" % (e if isinstance(e, HopsealError) else "out of memory"))
+                collect()
                 client = None
                 self._forget_hub_channel(ch)
                 ch = None

@@ -3,11 +3,12 @@ options. Small and free of the runtime, so firmware/main.py can read it (and say
 one line, a ConfigError) before the node is imported.
 
 Board file keys (boards/*.json; every key optional except "link"):
-    name            node name, sent in the serial HELLO and printed in logs
+    name            node name, sent in the serial HELLO and printed in logs; "{id}" in it becomes the
+                    chip's unique id (6 hex digits), so boards flashed from one file differ
     link            {"type": "stdio" | "uart" | "usb_cdc" | "busio_uart" | "pty" | "tcp", ...}
     max_body        largest serial frame body, bytes (both ends must agree; sent in HELLO)
     ping_interval   seconds between link PINGs;  down_after: silent intervals before link down
-    relay           register a static relay `forward_to_<relay>` at the hub on every link up (through
+    relay           register a static relay `forward_to_<relay>` (true: the board's name) at the hub on every link up (through
                     the secure channel to the hub when the board has a vault) and keep it: a ping
                     through it every `relay_check` seconds (default 10), registered again if lost
     probe           seconds: send a probe to the hub's echo on link up and then every S seconds
@@ -151,4 +152,28 @@ def configure(argv):
         i += 2
     if not isinstance(cfg.get("link"), dict) or "type" not in cfg["link"]:
         raise ConfigError("the board file has no link section")
+    name = str(cfg["name"])
+    if "{id}" in name:  # one board file for many boards: each takes its chip's unique id
+        name = name.replace("{id}", unique_id())
+    cfg["name"] = name
+    if cfg.get("relay") is True:  # the relay is named after the board
+        cfg["relay"] = name
     return cfg
+
+
+def unique_id():
+    """The chip's unique id as 6 hex digits (its last 3 bytes: machine.unique_id(), CircuitPython's
+    microcontroller.cpu.uid), or "0" * 6 where there is none (the unix port)."""
+    uid = b""
+    try:
+        import machine
+
+        uid = machine.unique_id()
+    except (ImportError, AttributeError):
+        try:
+            import microcontroller
+
+            uid = microcontroller.cpu.uid
+        except (ImportError, AttributeError):
+            pass
+    return "".join("%02x" % b for b in bytes(uid)[-3:]) or "000000"
