@@ -38,3 +38,39 @@ def kafka_broker():
 def pytest_terminal_summary(terminalreporter):
     if _skipped:
         terminalreporter.write_line("KAFKA TESTS SKIPPED: %s" % _skipped[0], yellow=True, bold=True)
+
+
+async def read_topics(bootstrap: str, prefix: str) -> dict[str, list]:
+    """Every record of every topic whose name starts with `prefix`, read with a plain aiokafka
+    consumer and admin client (no hopseal code): {topic: [ConsumerRecord, ...]} in offset order.
+    What Kafka holds, as any Kafka tool would see it."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        topics = sorted(t for t in await admin.list_topics() if t.startswith(prefix))
+    finally:
+        await admin.close()
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    await c.start()
+    out: dict[str, list] = {}
+    try:
+        for topic in topics:
+            tp = TopicPartition(topic, 0)
+            start = (await c.beginning_offsets([tp]))[tp]
+            end = (await c.end_offsets([tp]))[tp]
+            c.assign([tp])
+            c.seek(tp, start)
+            records: list = []
+            for _ in range(60):  # a bounded wait: 60 polls of up to 1 s
+                if start >= end or (records and records[-1].offset + 1 >= end):
+                    break
+                records += (await c.getmany(tp, timeout_ms=1000)).get(tp, [])
+            else:
+                raise AssertionError("%s: read %d of offsets %d..%d within 60 s" % (topic, len(records), start, end))
+            out[topic] = records
+    finally:
+        await c.stop()
+    return out

@@ -21,6 +21,7 @@ from hopseal.secure.trust import channel_only
 from hopseal.services.stream import StreamPair
 from hopseal.transport.tcp import TCPTransport
 from hopseal.wire import message_v1
+from support.kafka import read_topics
 from support.procs import free_port, hopseal
 from test_channel import CRYPTO, vaults
 
@@ -58,25 +59,6 @@ class Sink:
 
     def handle_message(self, node, msg) -> None:
         self.got.append(bytes(msg.payload))
-
-
-async def read_topic(bootstrap: str, topic: str) -> list:
-    """Every record of `topic` with a plain aiokafka consumer (no hopseal code)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
-    await c.start()
-    try:
-        tp = TopicPartition(topic, 0)
-        end = (await c.end_offsets([tp]))[tp]
-        c.assign([tp])
-        c.seek(tp, 0)
-        out = []
-        while len(out) < end:
-            out += (await c.getmany(tp, timeout_ms=5000)).get(tp, [])
-        return out
-    finally:
-        await c.stop()
 
 
 def test_alice_and_bob_over_kafka_streams_survive_broker_and_hub_kills(kafka_broker):
@@ -130,7 +112,8 @@ def test_alice_and_bob_over_kafka_streams_survive_broker_and_hub_kills(kafka_bro
         assert kafka_broker.starts >= 2 and len(hub.runs) == 2
 
         # Kafka holds the records: read them back with a plain consumer
-        records = {name: asyncio.run(read_topic(kafka_broker.bootstrap, prefix + name)) for name in ("a2b", "b2a")}
+        topics = asyncio.run(read_topics(kafka_broker.bootstrap, prefix))
+        records = {name: topics[prefix + name] for name in ("a2b", "b2a")}
     finally:
         hub.kill()
     print(counters, {k: len(v) for k, v in records.items()})
