@@ -28,8 +28,9 @@ What it does, in order (`--dry-run` prints the same steps and touches nothing):
    needs the time. An identity already on the board is kept. Prints the identifier.
 8. **Reset the board** (soft reset: Ctrl-D at the friendly REPL), which starts main.py.
 
-CircuitPython boards are not deployed this way (their runtime goes onto the CIRCUITPY drive);
-this command says so and stops.
+CircuitPython boards are deployed onto their CIRCUITPY drive instead (`deploy_circuitpython`):
+the runtime as source, CircuitPython's asyncio and adafruit_ticks in lib/ (fetched once from PyPI,
+Adafruit's packages, as circup installs them), boot.py, main.py and board.json.
 """
 from __future__ import annotations
 
@@ -140,7 +141,7 @@ def board_json(board_file: dict, args: argparse.Namespace, vault: bool) -> dict:
     the hub's identifier, the Wi-Fi gateway; without an identity no vault."""
     cfg = dict(board_file)
     for k in ("notes", "heap_notes", "firmware", "deploy", "deploy_with_vault", "heap", "arch", "port", "board",
-              "flash"):
+              "flash", "download", "deploy_notes"):
         cfg.pop(k, None)  # documentation and host-side keys: not needed on the board
     if args.name:
         cfg["name"] = args.name
@@ -353,11 +354,120 @@ class Plan:
         return not self.dry_run
 
 
+# CircuitPython's asyncio and the ticks library it needs, as circup installs them into CIRCUITPY/lib:
+# Adafruit's packages on PyPI, fetched once with pip into a cache outside any project.
+CP_LIBS = ("adafruit-circuitpython-asyncio==3.1.1", "adafruit-circuitpython-ticks==1.1.7")
+CP_CACHE = os.environ.get("HOPSEAL_CP_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "hopseal", "circuitpython"))
+
+
+def circuitpython_libs() -> list[tuple[str, bytes]]:
+    """(path under lib/, bytes) of CircuitPython's asyncio package and adafruit_ticks.py."""
+    import zipfile
+
+    os.makedirs(CP_CACHE, exist_ok=True)
+    wheels = sorted(f for f in os.listdir(CP_CACHE) if f.endswith(".whl"))
+    want = [spec.split("==")[0].replace("-", "_") + "-" + spec.split("==")[1] for spec in CP_LIBS]
+    if not all(any(w.startswith(x) for w in wheels) for x in want):
+        import subprocess
+
+        r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", CP_CACHE, *CP_LIBS],
+                           capture_output=True, text=True)
+        if r.returncode:
+            last = (r.stderr or r.stdout).strip().splitlines()
+            raise DeployError("cannot fetch CircuitPython's asyncio and adafruit_ticks from PyPI: %s"
+                              % (last[-1] if last else "pip exit %d" % r.returncode))
+        wheels = sorted(f for f in os.listdir(CP_CACHE) if f.endswith(".whl"))
+    out = []
+    for x in want:
+        whl = [w for w in wheels if w.startswith(x)][0]
+        with zipfile.ZipFile(os.path.join(CP_CACHE, whl)) as z:
+            for n in z.namelist():
+                if n.endswith(".py") and ".dist-info/" not in n:
+                    out.append((n, z.read(n)))
+    return out
+
+
+def find_circuitpy() -> list[str]:
+    from .flash import MOUNT_GLOBS
+
+    import glob
+
+    return [d for pattern in MOUNT_GLOBS for d in sorted(glob.glob(pattern))
+            if os.path.basename(d).startswith("CIRCUITPY") and os.path.exists(os.path.join(d, "boot_out.txt"))]
+
+
+def deploy_circuitpython(args: argparse.Namespace, board_file: dict) -> int:
+    """CircuitPython: the runtime goes onto the CIRCUITPY drive as files (CircuitPython reads .py
+    source; MicroPython's .mpy files are not its format), with asyncio and adafruit_ticks in lib/
+    as circup puts them, boot.py (the second USB-CDC port for the link), main.py and board.json.
+    CircuitPython restarts by itself when the drive's files change (auto-reload)."""
+    if not args.no_identity and not board_file.get("deploy_with_vault"):
+        print("note: %s has no deployment with an identity within its heap (board file: deploy_with_vault "
+              "empty): deploying without one" % args.board, flush=True)
+        args.no_identity = True
+    if not args.no_identity:
+        raise DeployError("an identity on a CircuitPython board is created by its firmware at first start; "
+                          "deploy with --no-identity")
+    cfg = board_json(board_file, args, False)
+    plan = Plan(args.dry_run)
+    drives = [args.drive] if args.drive else find_circuitpy()
+    if args.drive and not os.path.exists(os.path.join(args.drive, "boot_out.txt")):
+        raise DeployError("%s is not a CIRCUITPY drive (no boot_out.txt)" % args.drive)
+    if not drives and not args.dry_run:
+        raise DeployError("no CIRCUITPY drive found: plug the board in (it mounts as CIRCUITPY) or give --drive PATH")
+    if len(drives) > 1:
+        raise DeployError("%d CIRCUITPY drives found (%s): give --drive" % (len(drives), ", ".join(drives)))
+    drive = drives[0] if drives else "CIRCUITPY"
+    modules = needed_modules(cfg)
+    files: list[tuple[str, bytes]] = []
+    for rel in modules:
+        with open(os.path.join(mpy.FIRMWARE, rel), "rb") as f:
+            files.append((LIB + "/" + rel, f.read()))
+    if plan.step("fetch CircuitPython's asyncio and adafruit_ticks (%s) into %s, once" % (", ".join(CP_LIBS), CP_CACHE)):
+        files += [(LIB + "/" + n, data) for n, data in circuitpython_libs()]
+    with open(MAIN, "rb") as f:
+        files.append(("main.py", f.read()))
+    with open(os.path.join(ROOT, "firmware", "boot.py"), "rb") as f:
+        files.append(("boot.py", f.read()))
+    files.append(("board.json", json.dumps(cfg, indent=1, sort_keys=True).encode()))
+    if plan.step("remove an earlier runtime: %s/%s/%s" % (drive, LIB, PKG)):
+        import shutil
+
+        shutil.rmtree(os.path.join(drive, LIB, PKG), ignore_errors=True)
+    if plan.step("copy %d files onto %s: the runtime as source (%d modules) and asyncio, adafruit_ticks to lib/, "
+                 "main.py, boot.py (the link's USB-CDC data port), board.json (name %s)"
+                 % (len(files), drive, len(modules), cfg["name"])):
+        for path, data in files:
+            dst = os.path.join(drive, path)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            with open(dst, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+    for first in ("code.txt", "code.py", "main.txt"):  # CircuitPython runs the first of these before main.py
+        if os.path.exists(os.path.join(drive, first)) and plan.step(
+                "rename %s to %s.orig: CircuitPython would run it instead of main.py" % (first, first)):
+            os.replace(os.path.join(drive, first), os.path.join(drive, first + ".orig"))
+    if plan.step("verify: SHA-256 of the %d files read back from %s" % (len(files), drive)):
+        bad = []
+        for path, data in files:
+            with open(os.path.join(drive, path), "rb") as f:
+                if hashlib.sha256(f.read()).digest() != hashlib.sha256(data).digest():
+                    bad.append(path)
+        if bad:
+            raise DeployError("%d files differ on %s after copying: %s" % (len(bad), drive, ", ".join(bad)))
+        print("    %d files verified" % len(files), flush=True)
+    plan.step("CircuitPython restarts by itself on the new files (auto-reload); boot.py takes effect after a "
+              "hard reset (press reset or unplug and plug in)")
+    return 0
+
+
 def deploy(args: argparse.Namespace) -> int:
     board_file = _load_board_file(args.board)
     if board_file.get("port") == "circuitpython":
-        raise DeployError("%s is a CircuitPython board: copy the runtime onto its CIRCUITPY drive instead "
-                          "(README: Flashing and deploying, CircuitPython)" % args.board)
+        return deploy_circuitpython(args, board_file)
+    if not args.port:
+        raise DeployError("--port is needed to deploy onto %s (a MicroPython board's REPL)" % args.board)
     vault = not args.no_identity
     cfg = board_json(board_file, args, vault)
     modes = board_file.get("deploy_with_vault" if vault else "deploy", board_file.get("deploy", ["mpy"]))
@@ -508,13 +618,16 @@ examples:
   hopseal board deploy --port /dev/ttyACM0 --board boards/rp2040-pico-w.json --name picow1 \\
       --wifi MyNet --wifi-password-file wifi.txt --gateway 192.168.1.10:4100
   hopseal board deploy --port /tmp/hopseal-board1 --board boards/unix.json --dry-run
+  hopseal board deploy --board boards/circuitpython-pico.json --drive /media/$USER/CIRCUITPY --no-identity
 exit status: 0, 1 when a step failed (one line on stderr), 2 for bad arguments."""
 
 
 def add_parser(bsub) -> argparse.ArgumentParser:
     d = bsub.add_parser("deploy", help="install the runtime on a board, create its identity, reset it",
                         description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    d.add_argument("--port", required=True, help="the board's serial port (a device, a pty or its symlink)")
+    d.add_argument("--port", help="the board's serial port (a device, a pty or its symlink); MicroPython boards")
+    d.add_argument("--drive", metavar="PATH", help="CircuitPython boards: where the CIRCUITPY drive is mounted "
+                   "(default: found under the usual mount points)")
     d.add_argument("--board", required=True, metavar="FILE", help="the board file (boards/*.json)")
     d.add_argument("--name", help="the board's node name (default: the board file's name)")
     d.add_argument("--relay", metavar="NAME",

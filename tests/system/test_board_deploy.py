@@ -199,6 +199,27 @@ def test_deploy_to_nothing_is_one_line(tmp_path):
     assert "cannot open" in r.stderr
 
 
-def test_deploy_refuses_circuitpython_with_the_way(tmp_path):
-    r = cli("board", "deploy", "--port", str(tmp_path / "p"), "--board", os.path.join(ROOT, "boards", "circuitpython-pico.json"))
-    assert r.returncode == 1 and "CIRCUITPY" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+def test_circuitpython_deploy_onto_a_circuitpy_drive(tmp_path):
+    """CircuitPython: the runtime as source, Adafruit's asyncio and adafruit_ticks in lib/ (as circup
+    installs them), boot.py, main.py and board.json onto a folder that looks like CIRCUITPY."""
+    drive = tmp_path / "CIRCUITPY"
+    drive.mkdir()
+    (drive / "boot_out.txt").write_text("Adafruit CircuitPython 9.2.1 on 2024-11-20; Raspberry Pi Pico with rp2040\n")
+    (drive / "code.py").write_text("print('hello')\n")  # it would run instead of main.py: kept aside
+    board = os.path.join(ROOT, "boards", "circuitpython-pico.json")
+    r = cli("board", "deploy", "--board", board, "--drive", str(drive), "--name", "cp1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "deploying without one" in r.stdout and "files verified" in r.stdout
+    with open(drive / "board.json") as f:
+        cfg = json.load(f)
+    assert cfg["name"] == "cp1" and cfg["relay"] is True and "vault" not in cfg and cfg["link"] == {"type": "usb_cdc"}
+    assert (drive / "lib" / "hopseal" / "apps" / "board.py").exists()
+    assert not (drive / "lib" / "hopseal" / "secure").exists()  # no identity: no secure channel code
+    assert "adafruit_ticks" in (drive / "lib" / "asyncio" / "core.py").read_text()
+    assert (drive / "lib" / "adafruit_ticks.py").exists()
+    assert (drive / "boot.py").read_text() == open(os.path.join(ROOT, "firmware", "boot.py")).read()
+    assert (drive / "main.py").read_text() == open(os.path.join(ROOT, "firmware", "main.py")).read()
+    assert not (drive / "code.py").exists() and (drive / "code.py.orig").read_text() == "print('hello')\n"
+    # not a CIRCUITPY drive: one line
+    r = cli("board", "deploy", "--board", board, "--drive", str(tmp_path), "--no-identity")
+    assert r.returncode == 1 and "not a CIRCUITPY drive" in r.stderr and r.stderr.count("\n") == 1
