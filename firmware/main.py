@@ -100,8 +100,17 @@ def start(cfg, stream):
             preload(cfg)
             from hopseal.apps import board
 
-            board.run(cfg, stream)
-            return 0
+            why = board.run(cfg, stream)
+            if not (isinstance(why, str) and "out of memory" in why):
+                return 0  # STOP from the host (the REPL follows), or the stream ended (unplugged)
+            # out of memory while running: the node is gone; start it again, as after a reset
+            import asyncio
+
+            asyncio.new_event_loop()  # MicroPython: drop the tasks the old node left behind
+            gc.collect()
+            error("restarting the node after running out of memory (heap free %d after a collection)"
+                  % gc.mem_free())
+            attempt = 0
         except MemoryError:
             gc.collect()
             free = gc.mem_free()

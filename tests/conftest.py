@@ -20,6 +20,20 @@ def pytest_addoption(parser):
     parser.addoption("--port", action="append", default=[],
                      help="serial port of a real board for hardware-in-the-loop tests (repeatable); "
                           "without it those tests are skipped")
+    parser.addoption("--board", metavar="FILE",
+                     help="the board file (boards/*.json) of the board on --port (hardware-in-the-loop tests)")
+
+
+def pytest_configure(config):
+    """A --port that does not exist fails the run at once, in one line."""
+    import os
+
+    for p in config.getoption("--port"):
+        if "://" not in p and not os.path.exists(p):
+            raise pytest.UsageError("--port %s: no such port (is the board plugged in? `hopseal board list`)" % p)
+    board = config.getoption("--board")
+    if board and not os.path.exists(board):
+        raise pytest.UsageError("--board %s: no such board file" % board)
 
 
 import pytest  # noqa: E402

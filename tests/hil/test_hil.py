@@ -1,54 +1,119 @@
-"""Hardware in the loop: the gateway scenarios against a real board, or the virtual board.
+"""Hardware in the loop: the same scenarios against the virtual board and against real boards.
 
-    pytest tests/hil                          # the virtual board only; hardware skipped
-    pytest tests/hil --port /dev/ttyACM0      # also the board on that port (repeatable)
+    pytest tests/hil                                                 # the virtual board; hardware skipped
+    pytest tests/hil --port /dev/ttyUSB0 --board boards/esp32.json   # also the board on that port
 
-A real board must run firmware/main.py with a board file whose link is the given port (stdio on
-its USB-CDC port, or a UART behind a USB adapter) and which registers a relay ("relay": NAME in
-boards/*.json). The scenario is the same function for both: the gateway opens the port, the board
-comes up, and the hub reaches the board's echo and uppercase through the board's relay; the
-virtual board also probes the hub's echo. Set HOPSEAL_HIL_BAUD for a UART link (default 115200).
+The `dut` fixture (device under test, in the style of pytest-embedded) hands each scenario a board
+that was just deployed with `hopseal board deploy` (the runtime, board.json, an identity created on
+the board, verified, reset) and is served by a gateway (`hopseal gateway`) to a real hub process
+(`hopseal hub`, with its own identity and its `readings` service). `dut.expect(text)` waits for a
+line of the board's console, which the gateway shows as `[NAME] line`.
+
+The virtual DUT is `hopseal virtual-board --bare` (MicroPython's REPL on a pseudo-terminal, an
+empty flash folder, the heap of boards/unix.json), so deploy runs against it exactly as against a
+board. A real board must already run MicroPython (`hopseal board flash`); its serial port must be
+the one its board file's link uses (stdio: the USB-CDC / USB-UART REPL port). Set
+HOPSEAL_HIL_BAUD for a UART link (default 115200). A --port that does not exist fails the run at
+once, in one line.
 """
+from __future__ import annotations
+
+import asyncio
+import json
 import os
+import subprocess
+import sys
 
 import pytest
-from support.procs import hopseal
-from support.scenarios import Hub, VirtualBoard, board_args, link_path, scenario_echo_both_ways, wait_line
+from support.procs import ROOT, free_port, hopseal, py_env
+
+from hopseal.compat import wall_time
+from hopseal.node import Node
+from hopseal.secure.channel import create_secure_channel
+from hopseal.secure.vault import create_vault
+from hopseal.transport.tcp import TCPTransport
+
+VIRTUAL_BOARD = os.path.join(ROOT, "boards", "unix.json")
 
 
 def pytest_generate_tests(metafunc):
-    if "board" in metafunc.fixturenames:
+    if "dut" in metafunc.fixturenames:
         ports = metafunc.config.getoption("--port")
-        params = ["virtual"]
-        if ports:
-            params += ["port:" + p for p in ports]
-        else:
+        params = ["virtual"] + ["port:" + p for p in ports]
+        if not ports:
             params.append(pytest.param("hardware", marks=pytest.mark.skip(reason="no --port given: no board attached")))
-        metafunc.parametrize("board", params, indirect=True)
+        metafunc.parametrize("dut", params, indirect=True)
 
 
-class Board:
-    """What a scenario needs to know about the board under test."""
+class Hub:
+    """`hopseal hub` on a free port, with its identity."""
 
-    def __init__(self, url, name, relay, probe, vb=None):
-        self.url = url
-        self.name = name
-        self.relay = relay  # None: take the relay the board announces
-        self.probe = probe
-        self.vb = vb
+    def __init__(self):
+        self.port = free_port()
+        self.p = hopseal("hub", "hub", "--listen", "127.0.0.1:%d" % self.port)
+        self.identifier = self.p.wait_for("identifier ").split()[-1]
+        self.p.wait_for("listening on")
+
+    def stop(self):
+        self.p.stop()
 
 
-@pytest.fixture
-def board(request, tmp_path):
-    if request.param == "virtual":
-        vb = VirtualBoard("hil", link_path(tmp_path, "hil"), args=board_args("hil")).start()
-        try:
-            yield Board(vb.link, "hil", "hil", True, vb)
-        finally:
-            vb.stop()
-    else:
-        port = request.param.split(":", 1)[1]
-        yield Board(port, "dut", None, False)
+class Dut:
+    """A deployed board behind a gateway. `expect(text)` waits for a console line containing
+    `text` (newer than the last one matched, unless `since=0`)."""
+
+    def __init__(self, port: str, board_file: str, name: str, hub: Hub, tmp_path, vb=None):
+        self.port, self.board_file, self.name, self.hub, self.vb = port, board_file, name, hub, vb
+        self.gw = None
+        self.mark = 0
+        self.baud = os.environ.get("HOPSEAL_HIL_BAUD", "115200")
+        r = subprocess.run([sys.executable, "-m", "hopseal_host.cli", "board", "deploy", "--port", port, "--board",
+                            board_file, "--name", name, "--relay", name, "--hub-identifier", hub.identifier,
+                            "--baud", self.baud], capture_output=True, text=True, env=py_env(), cwd=ROOT, timeout=600)
+        self.deploy_output = r.stdout + r.stderr
+        assert r.returncode == 0, self.deploy_output
+        self.identifier = [ln for ln in r.stdout.splitlines() if ln.startswith("identity I")][0].split()[1]
+
+    def serve(self):
+        """Start the gateway on the board's port."""
+        self.gw = hopseal("gw", "gateway", "--hub", "127.0.0.1:%d" % self.hub.port, "--serial",
+                          "%s=%s" % (self.port, self.name), "--baud", self.baud, "--ping-interval", "0.5",
+                          "--backoff-max", "1")
+        self.gw.wait_for("hopseal gateway")
+        self.mark = 0
+        return self
+
+    def expect(self, text: str, timeout: float = 60, since: int | None = None) -> str:
+        line = self.gw.wait_for("[%s] %s" % (self.name, text), timeout, start=self.mark if since is None else since)
+        self.mark = self.gw.lines.index(line, self.mark if since is None else since) + 1
+        return line
+
+    def stop_serving(self):
+        if self.gw is not None:
+            self.gw.stop()
+            self.gw = None
+
+    def reset(self):
+        """Reset the board as `hopseal board console`'s Ctrl-T Ctrl-R does: the link's STOP frame,
+        Ctrl-C, Ctrl-D (a soft reset; the virtual board's interpreter starts again)."""
+        import time
+
+        import serial
+
+        from hopseal_host.serial_port import stop_frame
+
+        with serial.serial_for_url(self.port, baudrate=int(self.baud), timeout=0.2, exclusive=True) as s:
+            s.write(bytes(stop_frame()))
+            time.sleep(0.5)
+            s.write(b"\x03\x03")
+            time.sleep(0.2)
+            s.write(b"\x04")
+            time.sleep(0.5)
+
+    def close(self):
+        self.stop_serving()
+        if self.vb is not None:
+            self.vb.stop()
 
 
 @pytest.fixture
@@ -58,32 +123,68 @@ def hub():
     h.stop()
 
 
-def start_gateway(hub, board):
-    baud = os.environ.get("HOPSEAL_HIL_BAUD", "115200")
-    gw = hopseal("gw", "gateway", "--hub", "127.0.0.1:%d" % hub.port, "--serial", "%s=%s" % (board.url, board.name),
-                 "--baud", baud, "--ping-interval", "0.5", "--backoff-max", "1")
-    gw.wait_for("hopseal gateway")
-    return gw
-
-
-def test_echo_both_ways(board, hub):
-    gw = start_gateway(hub, board)
+@pytest.fixture
+def dut(request, hub, tmp_path):
+    if request.param == "virtual":
+        with open(VIRTUAL_BOARD) as f:
+            cfg = json.load(f)
+        cfg.update({"relay": True, "readings": 2, "ping_interval": 0.5})  # what a board file for the field has
+        board_file = str(tmp_path / "hil-board.json")
+        with open(board_file, "w") as f:
+            json.dump(cfg, f)
+        port = str(tmp_path / "hil-port")
+        vb = hopseal("vb", "virtual-board", "--bare", "--link", port, "--flash", str(tmp_path / "flash"),
+                     "--board", board_file, "--name", "hil")
+        vb.wait_for("bare: REPL only")
+        d = Dut(port, board_file, "hil", hub, tmp_path, vb)
+    else:
+        board_file = request.config.getoption("--board")
+        if not board_file:
+            pytest.fail("--port needs --board FILE (the board file of the board on that port)", pytrace=False)
+        d = Dut(request.param.split(":", 1)[1], board_file, "dut", hub, tmp_path)
     try:
-        scenario_echo_both_ways(hub, gw, board.name, board.relay, probe=board.probe, timeout=60)
+        yield d.serve()
     finally:
-        gw.stop()
+        d.close()
 
 
-def test_gateway_restart_is_seen_by_the_board(board, hub):
-    """The board takes the new gateway's HELLO as a restart and registers its relay again."""
-    gw = start_gateway(hub, board)
-    try:
-        scenario_echo_both_ways(hub, gw, board.name, board.relay, probe=board.probe, timeout=60)
-    finally:
-        gw.stop()
-    gw2 = start_gateway(hub, board)
-    try:
-        wait_line(gw2, "serial(%s via" % board.name, "link up", timeout=60)
-        scenario_echo_both_ways(hub, gw2, board.name, board.relay, probe=False, timeout=60)
-    finally:
-        gw2.stop()
+def channel_to_board(hub_port: int, relay: str, text: str) -> str:
+    """A client with its own identity opens a secure channel to the board's `api` through its relay
+    at the hub and calls the board's echo (reachable only through a channel); returns the board's
+    identifier as the channel verified it."""
+    from hopseal_host.crypto_host import HostCrypto
+
+    async def go():
+        crypto = HostCrypto()
+        node = Node("client", crypto=crypto)
+        TCPTransport(node)
+        me = create_vault(crypto, wall_time())
+        try:
+            ch = await create_secure_channel(node, me, ["1#127.0.0.1:%d" % hub_port, "forward_to_" + relay, "api"],
+                                             timeout=60)
+            r = await node.send_and_receive([ch.encryptor_address, "echo"], text.encode(), 30)
+            assert r.payload == text.encode()
+            return ch.peer()
+        finally:
+            await node.stop()
+
+    return asyncio.run(go())
+
+
+def test_deployed_board_links_registers_and_answers_end_to_end(dut, hub):
+    dut.expect("identity " + dut.identifier, since=0)  # the identity deploy created is the one it runs with
+    dut.expect("relay forward_to_%s registered" % dut.name)
+    assert channel_to_board(hub.port, dut.name, "hello %s" % dut.name) == dut.identifier
+    dut.expect("secure channel to the hub up", since=0)  # its own channel, to the hub it was told to trust
+    dut.expect("reading ", since=0)
+    dut.expect(" acknowledged")
+
+
+def test_board_reset_and_return(dut, hub):
+    dut.expect("relay forward_to_%s registered" % dut.name)
+    dut.stop_serving()
+    dut.reset()
+    dut.serve()
+    dut.expect("identity " + dut.identifier)  # the same identity after the reset
+    dut.expect("relay forward_to_%s registered" % dut.name)
+    assert channel_to_board(hub.port, dut.name, "back again") == dut.identifier

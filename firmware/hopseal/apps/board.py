@@ -344,10 +344,11 @@ class Board:
             say("hopseal: link stopped by host")  # run() returns; main.py ends, at the REPL
         else:
             say("link closed: %s" % why)
+        return why
 
 
 def run(cfg, stream=None):
-    """Run the board until its link ends (see firmware/main.py): unplugged, or a STOP frame from the
-    host, after which main.py ends and the board is at its REPL."""
-    asyncio.run(Board(cfg, stream).main())
+    """Run the board until its link ends (see firmware/main.py): unplugged, out of memory, or a STOP
+    frame from the host, after which main.py ends and the board is at its REPL. Returns why."""
+    return asyncio.run(Board(cfg, stream).main())
 
