@@ -1,0 +1,256 @@
+"""Streams with real processes (issue 11): a MicroPython board (the virtual ESP32 board, ROMFS,
+on a pty behind a gateway) sends readings through a secure channel over a pair of streams at a
+hub process, to an application process (`hopseal stream receive`), as Ockam's Alice and Bob.
+During traffic the application is stopped and killed, the gateway restarted and the hub killed
+(-9); afterwards the application has recorded every reading the board queued, once, in order,
+and every record the hub's store holds is ciphertext without the plaintext. Then bad input to a
+real hub: the protocol's error reply, nothing stored wrongly, the service keeps serving.
+
+The engine is a parameter: `streams` gives the hub's --streams URL and reads back what the store
+holds. "sqlite" is here; the Kafka engine adds its own parameter (the broker fixture in
+tests/support/kafka.py, the records read back with a plain Kafka consumer).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import sqlite3
+import time
+
+import pytest
+
+from support.procs import ROOT, Child, free_port, hopseal
+
+BOARD = os.path.join(ROOT, "boards", "esp32.json")
+PLAINTEXT = (b"temperature=", b"reading 1 from", b"from board1")
+
+
+class Streams:
+    """What a test needs of an engine: the hub's URL and every record the store holds."""
+
+    def __init__(self, name: str, url: str, records) -> None:
+        self.name = name
+        self.url = url
+        self.records = records  # () -> list[bytes], every stored record of every stream
+
+
+def _sqlite(tmp_path) -> Streams:
+    path = str(tmp_path / "hub-streams.sqlite3")
+
+    def records() -> list[bytes]:
+        db = sqlite3.connect(path)
+        try:
+            return [bytes(d) for (d,) in db.execute("SELECT data FROM records")]
+        finally:
+            db.close()
+
+    return Streams("sqlite", "sqlite://" + path, records)
+
+
+ENGINES = {"sqlite": _sqlite}
+
+
+@pytest.fixture(params=sorted(ENGINES))
+def streams(request, tmp_path) -> Streams:
+    return ENGINES[request.param](tmp_path)
+
+
+class HubProc:
+    def __init__(self, tmp_path, url: str) -> None:
+        self.port = free_port()
+        self.url = url
+        self.vault = str(tmp_path / "hub-identity")
+        self.child: Child | None = None
+
+    def start(self) -> Child:
+        self.child = hopseal("hub", "hub", "--listen", "127.0.0.1:%d" % self.port, "--vault", self.vault,
+                             "--streams", self.url, "--control", "")
+        self.child.wait_for("listening on", 60)
+        return self.child
+
+    def kill9(self) -> None:
+        self.child.stop(sig=signal.SIGKILL)
+
+
+def app(tmp_path, hub_port: int, board_id: str | None = None) -> Child:
+    args = ["app", "stream", "receive", "--hub", "127.0.0.1:%d" % hub_port, "--from", "board1_to_app",
+            "--to", "app_to_board1", "--db", str(tmp_path / "app.sqlite3"), "--vault", str(tmp_path / "app-identity"),
+            "--interval", "0.1"]
+    if board_id:
+        args += ["--authorized", board_id]
+    p = hopseal(*args)
+    p.wait_for("streams ready", 60)
+    return p
+
+
+def recorded(tmp_path) -> list[int]:
+    """The numbers of the readings the application recorded, in its order."""
+    db = sqlite3.connect(str(tmp_path / "app.sqlite3"))
+    try:
+        texts = [t for (t,) in db.execute("SELECT text FROM readings ORDER BY seq")]
+    finally:
+        db.close()
+    out = []
+    for t in texts:
+        m = re.match(r"reading (\d+) from board1: temperature=", t)
+        assert m, t
+        out.append(int(m.group(1)))
+    return out
+
+
+def queued(gws: list[Child]) -> int:
+    """The highest reading number the board has queued for the stream (its console, via the gateways)."""
+    n = 0
+    for line in [l for gw in gws for l in list(gw.lines)]:
+        m = re.search(r"\[board1\] reading (\d+) queued", line)
+        if m:
+            n = max(n, int(m.group(1)))
+    return n
+
+
+def wait_until(cond, what: str, timeout: float = 90, procs=()) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("%s not within %ss\n%s" % (what, timeout, "\n".join(p.log(400) for p in procs)))
+        time.sleep(0.1)
+
+
+def test_board_to_application_through_streams_survives_restarts(tmp_path, streams):
+    hub = HubProc(tmp_path, streams.url)
+    procs: list[Child] = [hub.start()]
+    a = app(tmp_path, hub.port)
+    procs.append(a)
+    app_id = a.wait_for("identifier ").split()[-1]
+    board = json.load(open(BOARD))
+    board.update(stream_to="board1_to_app", stream_from="app_to_board1", stream_peer=app_id, stream_interval=0.1)
+    board_file = str(tmp_path / "board1.json")
+    json.dump(board, open(board_file, "w"))
+    link = str(tmp_path / "board1")
+    vb = hopseal("board1", "virtual-board", "--board", board_file, "--name", "board1", "--link", link, "--romfs",
+                 "--vault", str(tmp_path / "board1-flash"), "--readings", "0.3", "--ping-interval", "0.5")
+    procs.append(vb)
+
+    def start_gateway() -> Child:
+        return hopseal("gateway", "gateway", "--hub", "127.0.0.1:%d" % hub.port, "--serial", link + "=board1",
+                       "--ping-interval", "0.5", "--down-after", "3", "--backoff-max", "1", "--control", "")
+
+    def progress(k: int, what: str) -> None:
+        """The board queues k more readings and the application records them all."""
+        target = queued(gws) + k
+        wait_until(lambda: queued(gws) >= target, "the board queuing reading %d (%s)" % (target, what), procs=procs)
+        wait_until(lambda: len(recorded(tmp_path)) >= target, "the application recording reading %d (%s)"
+                   % (target, what), procs=procs)
+
+    try:
+        vb.wait_for("virtual board board1", 60)
+        gw = start_gateway()
+        gws = [gw]
+        procs.append(gw)
+        board_id = gw.wait_for("[board1] identity ", timeout=60).split()[-1]
+        gw.wait_for("[board1] secure channel to %s up over streams" % app_id, timeout=90)
+        progress(5, "start")
+
+        # 1. the application stops (SIGTERM) while the board goes on; it comes back and reads on
+        a.stop(sig=signal.SIGTERM)
+        procs.remove(a)
+        n = queued(gws)
+        wait_until(lambda: queued(gws) >= n + 8, "readings while the application is stopped", procs=procs)
+        a = app(tmp_path, hub.port, board_id)
+        procs.append(a)
+        a.wait_for("1 channel(s) resumed")
+        progress(3, "after the application came back")
+
+        # 2. the application is killed (-9) during traffic
+        a.stop(sig=signal.SIGKILL)
+        procs.remove(a)
+        time.sleep(1)
+        a = app(tmp_path, hub.port, board_id)
+        procs.append(a)
+        progress(3, "after the application was killed")
+
+        # 3. the gateway restarts: the board's link goes down and up; its pushes are retried
+        gw.stop()
+        procs.remove(gw)
+        time.sleep(1)
+        gw = start_gateway()
+        gws.append(gw)
+        procs.append(gw)
+        gw.wait_for("[board1] identity ", timeout=60)
+        progress(3, "after the gateway restarted")
+
+        # 4. the hub is killed (-9) and started again on the same port and store
+        hub.kill9()
+        procs.remove(hub.child)
+        time.sleep(1)
+        procs.append(hub.start())
+        progress(3, "after the hub was killed")
+    finally:
+        for p in reversed(procs):
+            p.stop()
+    got = recorded(tmp_path)
+    # every reading once, in order, none missing from 1 to the last one recorded
+    assert got == list(range(1, len(got) + 1)), got
+    assert len(got) >= 25
+    # the store holds only ciphertext
+    records = streams.records()
+    assert len(records) >= len(got)
+    for r in records:
+        for s in PLAINTEXT:
+            assert s not in r, (streams.name, s)
+
+
+def test_bad_input_to_a_hub_gets_error_replies_and_the_service_keeps_serving(tmp_path, streams):
+    from hopseal.node import Node
+    from hopseal.transport.tcp import TCPTransport
+    from hopseal.wire import stream as sp
+
+    hub = HubProc(tmp_path, streams.url)
+    h = hub.start()
+    hop = "1#127.0.0.1:%d" % hub.port
+
+    async def go() -> list[str]:
+        node = Node("client")
+        TCPTransport(node)
+        reasons = []
+
+        async def ask(to, payload):
+            r = await node.send_and_receive(to, payload, 10)
+            return sp.decode_payload(r.payload)
+
+        async def refused(to, payload):
+            protocol, body = await ask(to, payload)
+            assert protocol == sp.ERROR, (payload, protocol)
+            reasons.append(sp.decode_error(body))
+
+        try:
+            protocol, body = await ask([hop, "stream"], sp.create("good"))
+            assert sp.decode_init(body) == "good"
+            s = [hop, "stream.good"]
+            await refused([hop, "stream"], b"\x05abc")                                        # malformed BARE
+            await refused([hop, "stream"], sp.encode_payload("stream_drop", b""))             # unknown protocol id
+            await refused(s, sp.encode_payload("stream_truncate", b"\x00"))                   # unknown protocol id
+            await refused(s, sp.pull(1, 0, 10 ** 9))                                          # absurd limit
+            await refused(s, sp.pull(1, 0, 0))
+            await refused(s, sp.push(1, b"x" * (16 * 1024 + 1)))                              # oversize push
+            await refused([hop, "stream_index"], sp.index_save("I" + "ab" * 32 + "/x", "good", 5))  # another's index
+            await refused([hop, "stream_index"], sp.index_get("c", "no_such_stream"))         # unknown stream
+            await refused([hop, "stream"], sp.create("../etc/passwd"))                       # a name no engine may take
+            # the service keeps serving, and stored only the good push
+            protocol, body = await ask(s, sp.push(2, b"fine"))
+            assert sp.decode_push_confirm(body) == (2, True, 0)
+            protocol, body = await ask(s, sp.pull(3, 0, 10))
+            assert [(i, bytes(d)) for i, d in sp.decode_pull_response(body)[1]] == [(0, b"fine")]
+            return reasons
+        finally:
+            await node.stop()
+
+    try:
+        reasons = asyncio.run(go())
+    finally:
+        h.stop()
+    assert len(reasons) == 9 and all(r and "\n" not in r for r in reasons), reasons
+    assert streams.records() == [b"fine"]
