@@ -318,3 +318,49 @@ def test_outlet_refuses_past_max_connections():
         srv.close()
 
     run(main())
+
+
+def test_a_target_that_takes_nothing_is_closed_after_the_write_timeout():
+    # the end waits at most write_timeout for its TCP peer to take a Payload (its carrier waits
+    # with it), then closes that connection with Disconnect; the outlet serves on
+    quiet()
+
+    async def main():
+        held = []
+
+        async def never_reads(r, w):
+            held.append(w)
+            while True:
+                await asyncio.sleep(1)
+
+        for _ in range(20):
+            port = random_port()
+            try:
+                srv = await asyncio.start_server(never_reads, "127.0.0.1", port)
+                break
+            except OSError:
+                continue
+        n = Node("n")
+        outlet = portal.Outlet(n, "127.0.0.1", port, write_timeout=0.3).start()
+        peer = n.mailbox("peer")
+        await peer.send(["outlet"], b"\x00")
+        end = (await peer.receive(3)).return_
+        block = b"z" * 16384
+        sent = 0
+        for c in range(4096):  # 64 MiB at most: far more than the socket buffers take
+            if not outlet.ends:
+                break
+            await peer.send(end, portal.encode_payload(block, c))
+            sent += len(block)
+        assert not outlet.ends and n.counters.get("portal_slow_client") == 1, sent
+        m = await peer.receive(3)
+        assert m.payload == b"\x02"
+        # a new connection is served as before
+        await peer.send(["outlet"], b"\x00")
+        assert (await peer.receive(3)).payload == b"\x01"
+        await n.stop()
+        for w in held:
+            await hangup(w)
+        srv.close()
+
+    run(main())

@@ -14,7 +14,9 @@ opened before the attack still carries data afterwards. No process prints a trac
 A slow reader: a client behind an inlet that asks for 256 MiB and reads nothing. Backpressure
 holds the data back at the outlet (every hop awaits its writes), so the hub's RSS stays flat
 while another relay at the same hub carries 16 MiB through its own inlet and outlet; then the
-slow client reads everything, intact.
+slow client reads everything, intact. A client that never reads is cut off after the inlet end's
+write timeout (10 s), before the transports would give up on the connections its channel runs
+over (30 s): the same inlet, channel and relay go on carrying its other connection.
 """
 import hashlib
 import os
@@ -348,4 +350,61 @@ def test_a_slow_reader_holds_back_its_data_without_growing_the_hub(tmp_path):
             p.stop()
         for s in servers:
             s.shutdown()
+    assert not tracebacks([l for p in procs for l in p.lines])
+
+
+def test_a_client_that_never_reads_is_cut_off_and_its_carrier_goes_on(tmp_path):
+    """A client that asks for 1 GiB and never reads: after the inlet end's write timeout (10 s)
+    its connection is closed, before any transport gives up on the channel's connections (30 s);
+    another connection through the same inlet and channel works again afterwards, and the outlet's
+    relay was never lost."""
+    server = Server()
+    hub_port, inlet_port = free_port(), free_port()
+    hub_ctl, inlet_ctl = str(tmp_path / "hub.sock"), str(tmp_path / "inlet.sock")
+    procs = []
+    try:
+        hub = hopseal("hub", "-q", "hub", "--listen", "127.0.0.1:%d" % hub_port, "--vault", str(tmp_path / "hub"),
+                      "--control", hub_ctl)
+        procs.append(hub)
+        hub.wait_for("listening on")
+        outlet = hopseal("outlet", "tcp-outlet", "create", "--to", "127.0.0.1:%d" % server.server_address[1],
+                         "--relay", "board1", "--hub", "127.0.0.1:%d" % hub_port, "--vault", str(tmp_path / "outlet"),
+                         "--control", "")
+        procs.append(outlet)
+        outlet.wait_for("relay forward_to_board1 registered")
+        inlet = hopseal("inlet", "tcp-inlet", "create", "--from", "127.0.0.1:%d" % inlet_port, "--to",
+                        "/ip4/127.0.0.1/tcp/%d/service/forward_to_board1/secure/api/service/outlet" % hub_port,
+                        "--vault", str(tmp_path / "inlet"), "--control", inlet_ctl)
+        procs.append(inlet)
+        inlet.wait_for("tcp inlet listening on")
+        other = connect(inlet_port, timeout=60)
+        other.sendall(b"E" + b"first")
+        assert recv_exactly(other, 5) == b"first"
+
+        stuck = connect(inlet_port, timeout=60)
+        stuck.sendall(b"D" + (1024 * MiB).to_bytes(8, "big"))
+        assert wait_counter(inlet_ctl, "portal_slow_client", 1, timeout=60)
+        # the same inlet, channel and relay carry the other connection again
+        other.sendall(b"again" * 20000)
+        assert recv_exactly(other, 100000) == b"again" * 20000
+        other.close()
+        got = 0
+        while True:  # what was on its way to the stuck client, then EOF
+            d = stuck.recv(256 * 1024)
+            if not d:
+                break
+            got += len(d)
+        stuck.close()
+        assert got < 1024 * MiB
+        assert wait_until(lambda: server.active == 0)
+        assert not any("registered again" in l for l in outlet.lines)
+        for ctl, kind in ((hub_ctl, "hub"), (inlet_ctl, "node")):
+            c = query(ctl, kind=kind)["counters"]
+            assert not c.get("write_timeout") and not c.get("frame_timeout"), (kind, c)
+        print("\nportal: a client that never read was cut off after %.1f MiB; its inlet's channel went on"
+              % (got / MiB))
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        server.shutdown()
     assert not tracebacks([l for p in procs for l in p.lines])

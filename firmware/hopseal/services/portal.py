@@ -32,6 +32,10 @@ Rules upheld here:
 - backpressure, no queues: a reader sends its next chunk only once the last one was handed to the
   next hop (the channel and transport writes are awaited), and an end writes a Payload to its
   socket and drains before the next message is taken; so memory per connection is one chunk;
+- a TCP peer that takes nothing of a Payload for `write_timeout` s (`portal_slow_client`) has its
+  connection closed (Disconnect to the other end): while an end waits, so does everything its
+  carrier carries, and a peer that never reads must not hold that up until the transports give
+  up on the carrier itself;
 - at most `max_connections` connections per inlet or outlet (`portal_refused`);
 - when the carrier closes (channel or connection), the connections it carried close.
 """
@@ -52,6 +56,10 @@ PAYLOAD = const(3)
 MAX_PAYLOAD_SIZE = 48 * 1024  # ockam_transport_tcp's default portal_payload_length
 PONG_TIMEOUT = 10
 CONNECT_TIMEOUT = 10
+# seconds an end waits for its TCP peer to take a Payload: the carrier (channel, connection) waits
+# with it, so this stays well below the transports' frame_timeout (30 s), which would close the
+# carrier and every portal connection on it
+WRITE_TIMEOUT = 10
 DEFAULT_MAX_CONNECTIONS = 256
 
 _PING_BYTES = b"\x00"
@@ -201,9 +209,17 @@ class PortalEnd:
                 return await self.close(True, "packet counter gap")
             self.rx_last = counter
         w = self.writer
+        t = self.owner.write_timeout
         try:
             w.write(data)
-            await w.drain()
+            if not t or not _must_wait(w):
+                await w.drain()
+            else:
+                await asyncio.wait_for(w.drain(), t)
+        except asyncio.TimeoutError:
+            self.node.count("portal_slow_client")
+            log.every("portal_slow_client", 10, "%r: its TCP peer took nothing for %s s; closing it", self, t)
+            return await self.close(True, "its TCP peer took nothing for %s s" % t)
         except OSError as e:
             return await self.close(True, "write failed: %s" % e)
         self.rx_bytes += len(data)
@@ -276,9 +292,19 @@ class PortalEnd:
             asyncio.create_task(self.close(False, "its carrier closed"))
 
 
+def _must_wait(w):
+    """Whether draining writer `w` may block: CPython's transport holds more than its high-water
+    mark; MicroPython's stream kept bytes the socket did not take (`out_buf`)."""
+    tr = getattr(w, "transport", None)
+    if tr is not None and hasattr(tr, "get_write_buffer_size"):
+        return tr.get_write_buffer_size() > tr.get_write_buffer_limits()[1]
+    return bool(getattr(w, "out_buf", True))
+
+
 class _Portal:
-    def __init__(self, node, chunk, counter, max_connections):
+    def __init__(self, node, chunk, counter, max_connections, write_timeout=WRITE_TIMEOUT):
         self.node = node
+        self.write_timeout = write_timeout
         self.chunk = chunk
         self.counter = counter
         self.max_connections = max_connections
@@ -305,8 +331,8 @@ class Outlet(_Portal):
     trust.channel_only) decides who may open connections."""
 
     def __init__(self, node, host, port, address="outlet", chunk=MAX_PAYLOAD_SIZE, counter=True,
-                 connect_timeout=CONNECT_TIMEOUT, max_connections=DEFAULT_MAX_CONNECTIONS):
-        super().__init__(node, chunk, counter, max_connections)
+                 connect_timeout=CONNECT_TIMEOUT, max_connections=DEFAULT_MAX_CONNECTIONS, write_timeout=WRITE_TIMEOUT):
+        super().__init__(node, chunk, counter, max_connections, write_timeout)
         self.host = host
         self.port = port
         self.address = route(address)[0]
@@ -382,8 +408,8 @@ class Inlet(_Portal):
     function returning one (called per connection, so a channel that closed can be opened again)."""
 
     def __init__(self, node, to, chunk=MAX_PAYLOAD_SIZE, counter=True, pong_timeout=PONG_TIMEOUT,
-                 max_connections=DEFAULT_MAX_CONNECTIONS):
-        super().__init__(node, chunk, counter, max_connections)
+                 max_connections=DEFAULT_MAX_CONNECTIONS, write_timeout=WRITE_TIMEOUT):
+        super().__init__(node, chunk, counter, max_connections, write_timeout)
         self.to = to
         self.pong_timeout = pong_timeout
         self.server = None
