@@ -58,7 +58,7 @@ class Limits:
     max_message = 16 * 1024
     max_stream_bytes = 64 * 1024 * 1024
     max_pull = 1000
-    max_pull_bytes = 256 * 1024
+    max_pull_bytes = 64 * 1024
     max_name = 200
     max_indexes = 100000
 

@@ -43,7 +43,7 @@ class StreamLimits:
     max_message: int = 16 * 1024
     max_stream_bytes: int = 64 * 1024 * 1024
     max_pull: int = 1000
-    max_pull_bytes: int = 256 * 1024
+    max_pull_bytes: int = 64 * 1024
     max_name: int = 200
     max_indexes: int = 100000
 
