@@ -12,7 +12,11 @@
    end-to-end secure channel to the hub's `api` and sends readings to the hub's `readings`;
 5. a CPython client opens a secure channel to the board's `api` through the board's relay and
    calls the board's `echo`, timing each round trip;
-6. the wire captures of the hub and the gateway are searched for the plaintext: it is not there.
+6. the wire captures of the hub and the gateway are searched for the plaintext: it is not there;
+7. streams (issue 11): a second board sends its readings over a secure channel through a pair of
+   streams at the hub to an application (`hopseal stream receive`); the application is stopped
+   while the board goes on, comes back and reads every reading, once, in order; the hub's stream
+   store (SQLite) is searched for the plaintext: only ciphertext is there.
 """
 from __future__ import annotations
 
@@ -66,6 +70,107 @@ async def client(hub_port: int, relay: str, board_id: str, home: str) -> list[fl
 def audit(path: str, markers: list[bytes]) -> tuple[int, list[bytes]]:
     data = open(path, "rb").read() if os.path.exists(path) else b""
     return len(data), [m for m in markers if m in data]
+
+
+def recorded(db: str) -> list[int]:
+    """The reading numbers the stream application recorded, in its order."""
+    import re
+    import sqlite3
+
+    if not os.path.exists(db):
+        return []
+    c = sqlite3.connect(db)
+    try:
+        texts = [t for (t,) in c.execute("SELECT text FROM readings ORDER BY seq")]
+    finally:
+        c.close()
+    return [int(m.group(1)) for m in (re.match(r"reading (\d+) from", t) for t in texts) if m]
+
+
+def queued(gw: Child) -> int:
+    import re
+
+    n = 0
+    for line in list(gw.lines):
+        m = re.search(r"reading (\d+) queued for stream", line)
+        if m:
+            n = max(n, int(m.group(1)))
+    return n
+
+
+def wait(cond, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise RuntimeError("%s: not within %ss" % (what, timeout))
+        time.sleep(0.1)
+
+
+def streams_step(tmp: str, home: str, hub_port: int, board: dict, procs: list[Child]) -> bool:
+    """Step 7: a board's readings through streams to an application that is offline for a while."""
+    import signal
+    import sqlite3
+
+    db = os.path.join(tmp, "app.sqlite3")
+    hub_arg = "127.0.0.1:%d" % hub_port
+
+    def start_app() -> Child:
+        a = hopseal("app", "-q", "stream", "receive", "--hub", hub_arg, "--from", "board2_to_app", "--to",
+                    "app_to_board2", "--db", db, "--vault", os.path.join(tmp, "app-identity"))
+        procs.append(a)
+        a.wait_for("streams ready", 60)
+        return a
+
+    say("7. Streams: a second board sends readings to an application through the hub's store, over a secure channel")
+    app = start_app()
+    app_id = app.wait_for("identifier ").split()[-1]
+    say("   application identity %s: reads stream board2_to_app, writes app_to_board2" % app_id)
+    b2 = dict(board, stream_to="board2_to_app", stream_from="app_to_board2", stream_peer=app_id)
+    b2_file = os.path.join(tmp, "board2.json")
+    with open(b2_file, "w") as f:
+        json.dump(b2, f)
+    link = os.path.join(tmp, "board2")
+    vb = hopseal("board2", "virtual-board", "--board", b2_file, "--name", "board2", "--link", link, "--romfs",
+                 "--vault", os.path.join(tmp, "board2-flash"), "--readings", "0.5", "--ping-interval", "1")
+    procs.append(vb)
+    vb.wait_for("virtual board board2")
+    gw = hopseal("gateway2", "-q", "gateway", "--hub", hub_arg, "--serial", link + "=board2", "--ping-interval", "1",
+                 "--control", "")
+    procs.append(gw)
+    say("   board: " + gw.wait_for("up over streams", timeout=90).split("] ", 1)[1])
+    for n in (1, 2, 3):
+        say("   application: " + app.wait_for("reading %d:" % n, timeout=60))
+    app.stop(sig=signal.SIGTERM)
+    procs.remove(app)
+    before = len(recorded(db))
+    first = queued(gw) + 1
+    say("   the application is stopped; the board goes on:")
+    wait(lambda: queued(gw) >= first + 7, "the board queuing readings while the application is stopped")
+    last = queued(gw)
+    say("   board: readings %d..%d pushed into stream board2_to_app while nobody reads it" % (first, last))
+    out = hopseal("list", "-q", "stream", "list")
+    out.p.wait(30)
+    for line in out.lines:
+        say("   hub store: " + line)
+    app = start_app()
+    say("   the application is back: " + app.wait_for("channel(s) resumed").split("; ", 1)[1])
+    wait(lambda: len(recorded(db)) >= last, "the application reading up to reading %d" % last)
+    got = recorded(db)
+    once = got == list(range(1, len(got) + 1))
+    say("   application: recorded readings %d..%d after its restart; all %d readings so far %s"
+        % (before + 1, got[-1] if got else 0, len(got), "once each, in order" if once else "NOT ONCE IN ORDER: %r" % got))
+    c = sqlite3.connect(os.path.join(home, "streams.sqlite3"))
+    try:
+        rows = [bytes(d) for (d,) in c.execute("SELECT data FROM records")]
+    finally:
+        c.close()
+    found = [m for m in (b"temperature=", b"from board2") if any(m in r for r in rows)]
+    if found or not once:
+        say("   PLAINTEXT FOUND in the hub's store: %r" % found if found else "   readings were lost or repeated")
+        return False
+    say("   the hub's store (%s) holds %d records, %d bytes: handshake messages and ciphertext, no reading in clear"
+        % (os.path.join(home, "streams.sqlite3"), len(rows), sum(len(r) for r in rows)))
+    return True
 
 
 def main() -> int:
@@ -129,6 +234,8 @@ def main() -> int:
                 return 1
             say("   %s: %d bytes on the wire; none of it contains the readings or the client's messages" % (who, n))
         say("   Both carried only ciphertext: the hub's relay and the gateway forwarded sealed messages.")
+        if not streams_step(tmp, home, hub_port, board, procs):
+            return 1
         say("Done.")
         return 0
     except RuntimeError as e:
