@@ -39,6 +39,7 @@ BENCHES = [
     ("hub", "bench_hub.py", ("cpython",), "system"),
     ("portal", "bench_portal.py", ("cpython",), "system"),
     ("board_start", "bench_board_start.py", ("cpython",), "micropython"),
+    ("streams", "bench_streams.py", ("cpython",), "system"),
     ("streams_kafka", "bench_streams_kafka.py", ("cpython",), "system"),
 ]
 COLUMNS = (("cpython", "CPython"), ("micropython", "MicroPython"), ("system", "system"))
