@@ -254,3 +254,50 @@ def test_bad_input_to_a_hub_gets_error_replies_and_the_service_keeps_serving(tmp
         h.stop()
     assert len(reasons) == 9 and all(r and "\n" not in r for r in reasons), reasons
     assert streams.records() == [b"fine"]
+
+
+def test_stream_commands_against_a_hub(tmp_path, streams):
+    """hopseal stream create|push|pull|list as an operator runs them, and the hub's --streams
+    mistakes: one line each."""
+    hub = HubProc(tmp_path, streams.url)
+    h = hub.start()
+    at = ["--hub", "127.0.0.1:%d" % hub.port]
+
+    def run(*args: str, ok: bool = True) -> list[str]:
+        p = hopseal("cli", "-q", "stream", *args)
+        code = p.p.wait(60)
+        p.stop()
+        assert (code == 0) == ok, (args, code, p.log())
+        return p.lines
+
+    try:
+        assert run("create", "ops", *at) == ["stream ops at 127.0.0.1:%d (pushes and pulls go to stream.ops)" % hub.port]
+        assert run("push", "ops", "one", "two", "three", *at) == ["ops 0", "ops 1", "ops 2"]
+        assert run("push", "ops", "--raw", "bytes", *at) == ["ops 3"]
+        assert run("pull", "ops", *at) == ["0 [] -> [] one", "1 [] -> [] two", "2 [] -> [] three", "3 raw:6279746573"]
+        assert run("pull", "ops", "--client", "me", "--limit", "2", *at) == ["0 [] -> [] one", "1 [] -> [] two"]
+        assert run("pull", "ops", "--client", "me", *at) == ["2 [] -> [] three", "3 raw:6279746573"]
+        assert run("pull", "ops", "--client", "me", *at) == []
+        lines = run("pull", "ops", "--limit", "0", *at, ok=False)
+        assert lines == ["hopseal stream pull: error: the hub refused: pull limit 0: ask for 1 to 1000 records"], lines
+        lines = run("push", "ops", "x" * 20000, *at, ok=False)
+        assert len(lines) == 1 and "push of more than 16384 bytes refused" in lines[0], lines
+        lines = run("create", "bad/name", *at, ok=False)
+        assert len(lines) == 1 and "only letters, digits" in lines[0], lines
+    finally:
+        h.stop()
+    listed = run("list", "--streams", streams.url)
+    assert len(listed) == 1 and listed[0].split()[:3] == ["ops", "next", "index"] and "4 record(s)" in listed[0], listed
+    lines = run("pull", "ops", *at, ok=False)  # the hub is gone
+    assert len(lines) == 1 and "cannot connect" in lines[0], lines
+    # the hub's own: one line; a wrong URL is a usage error (2), a store that cannot open a failure (1)
+    for url, why, status in (("mysql://x", "expected sqlite", 2), ("kafka://nohost", "is not HOST:PORT", 2),
+                             ("sqlite://" + str(tmp_path / "bad.db"), "not a usable stream store", 1)):
+        if url.endswith("bad.db"):
+            (tmp_path / "bad.db").write_bytes(b"not a database" * 100)
+        p = hopseal("hub", "-q", "hub", "--listen", "127.0.0.1:%d" % free_port(), "--vault", str(tmp_path / "hv"),
+                    "--streams", url, "--control", "")
+        assert p.p.wait(60) == status, p.lines
+        p.stop()
+        errors = [l for l in p.lines if not l.startswith("identifier ")]
+        assert len(errors) == 1 and why in errors[0], p.lines
