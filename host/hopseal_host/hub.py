@@ -213,6 +213,10 @@ def _nonnegative(text: str) -> int:
     return 0 if text.strip() == "0" else _positive(text)
 
 
+_positive.toml_kind = int  # in the hub's TOML these are numbers (config.py)
+_nonnegative.toml_kind = int
+
+
 def add_parser(sub) -> argparse.ArgumentParser:
     h = sub.add_parser(
         "hub", help="run a hub: relays, the api secure-channel listener, echo, uppercase, readings",

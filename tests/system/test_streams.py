@@ -301,3 +301,32 @@ def test_stream_commands_against_a_hub(tmp_path, streams):
         p.stop()
         errors = [l for l in p.lines if not l.startswith("identifier ")]
         assert len(errors) == 1 and why in errors[0], p.lines
+
+
+def test_hub_stream_settings_from_its_toml_file(tmp_path, streams):
+    conf = tmp_path / "hub.toml"
+    conf.write_text('streams = "%s"\nstream_max_message = 100\nstream_max_pull = 5\n' % streams.url)
+    port = free_port()
+    h = hopseal("hub", "-q", "hub", "--config", str(conf), "--listen", "127.0.0.1:%d" % port,
+                "--vault", str(tmp_path / "hv"), "--control", "")
+    try:
+        h.wait_for("listening on", 60)
+
+        def run(*args: str) -> tuple[int, list[str]]:
+            p = hopseal("cli", "-q", "stream", *args, "--hub", "127.0.0.1:%d" % port)
+            code = p.p.wait(60)
+            p.stop()
+            return code, p.lines
+
+        assert run("push", "t", "x" * 50) == (0, ["t 0"])
+        code, lines = run("push", "t", "x" * 101)
+        assert code == 1 and "more than 100 bytes" in lines[0], lines
+        code, lines = run("pull", "t", "--limit", "6")
+        assert code == 1 and "ask for 1 to 5 records" in lines[0], lines
+    finally:
+        h.stop()
+    conf.write_text("stream_max_pull = 0\n")
+    p = hopseal("hub", "-q", "hub", "--config", str(conf), "--listen", "127.0.0.1:%d" % free_port(), "--control", "")
+    assert p.p.wait(60) == 2
+    p.stop()
+    assert p.lines[-1].endswith("hub.toml line 1: stream_max_pull = 0: '0' is not a positive whole number"), p.lines
