@@ -114,7 +114,10 @@ def hub():
 def test_bare_board_deploy_run_list_console_redeploy(hub, tmp_path):
     port = str(tmp_path / "board")
     flash = str(tmp_path / "flash")
-    vb = hopseal("vb", "virtual-board", "--bare", "--link", port, "--flash", flash, "--name", "dep")
+    # .mpy on the unix port keeps the code in the heap: an identity, a relay registered through the
+    # channel to the hub and a client's channel need more than unix.json's 256K on this 64-bit port
+    # (tests/hil/test_hil.py says more)
+    vb = hopseal("vb", "virtual-board", "--bare", "--link", port, "--flash", flash, "--name", "dep", "--heapsize", "320K")
     gw = None
     try:
         vb.wait_for("bare: REPL only")
