@@ -11,9 +11,10 @@ Keys: Ctrl-] leaves; Ctrl-T then Ctrl-R resets the board (a hardware reset throu
 port has the line, as esptool does on ESP32 boards with a USB-UART bridge; and a soft reset: the
 link's STOP frame, Ctrl-C, Ctrl-D); Ctrl-T then Ctrl-T sends one Ctrl-T.
 
-The port is opened exclusively: the console runs beside nothing else on it. When the board goes
-away (unplugged, reset on a native-USB port, the virtual board's reset) the console says so,
-waits for the port to come back, and goes on.
+The port is opened exclusively: the console runs beside nothing else on it. When a gateway holds
+the port and runs with --console, the console shows the board's lines through the gateway instead
+(read-only: the gateway runs the link). When the board goes away (unplugged, reset on a native-USB
+port, the virtual board's reset) the console says so, waits for the port to come back, and goes on.
 """
 from __future__ import annotations
 
@@ -57,6 +58,75 @@ def frame_summary(ftype: int, body: bytes) -> str:
     return "<%s %d B>" % (name, len(body))
 
 
+class PortBusy(HopsealError):
+    pass
+
+
+def through_gateway(port: str):
+    """A socket to a local gateway (`hopseal gateway --console`) that serves `port`, and the board's
+    name, or None."""
+    import glob
+    import socket
+
+    from .home import default_home
+
+    for path in sorted(glob.glob(os.path.join(default_home(), "gateway*-console.sock"))):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.settimeout(3)
+            s.connect(path)
+            s.sendall(os.path.abspath(port).encode() + b"\n")
+            answer = b""
+            while not answer.endswith(b"\n"):
+                chunk = s.recv(1)
+                if not chunk:
+                    break
+                answer += chunk
+            if answer.startswith(b"ok "):
+                s.settimeout(None)
+                return s, answer[3:].decode("utf-8", "replace").strip()
+        except OSError:
+            pass
+        s.close()
+    return None
+
+
+def follow_gateway(sock, name: str, port: str) -> int:
+    """Show the board's console lines the gateway passes on, until Ctrl-] (or Ctrl-C)."""
+    stdin = sys.stdin.fileno()
+    tty_state = None
+    if os.isatty(stdin):
+        import termios
+        import tty
+
+        tty_state = termios.tcgetattr(stdin)
+        tty.setcbreak(stdin)
+    print("--- console of %s on %s, through the gateway (read-only: the gateway runs its link); Ctrl-] leaves ---"
+          % (name, port), flush=True)
+    try:
+        while True:
+            r, _, _ = select.select([sock, stdin], [], [], 0.5)
+            if sock in r:
+                data = sock.recv(4096)
+                if not data:
+                    print("--- the gateway closed the console ---", flush=True)
+                    return 0
+                sys.stdout.buffer.write(data)
+                sys.stdout.flush()
+            if stdin in r:
+                keys = os.read(stdin, 64)
+                if not keys or CTRL_RBRACKET in keys:
+                    return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        sock.close()
+        if tty_state is not None:
+            import termios
+
+            termios.tcsetattr(stdin, termios.TCSADRAIN, tty_state)
+
+
 class Console:
     def __init__(self, port: str, baud: int, frames: bool, out=None):
         self.port = port
@@ -86,8 +156,8 @@ class Console:
                 text = str(e)
                 if first:
                     if "lock" in text.lower() or "busy" in text.lower():
-                        raise HopsealError("%s is in use by another program (a gateway shows its boards' console "
-                                           "lines itself: see `hopseal gateway --help`)" % self.port)
+                        raise PortBusy("%s is in use by another program (a gateway serving it shows the board's "
+                                       "console here when it runs with --console)" % self.port)
                     raise HopsealError("cannot open %s: %s" % (self.port, text))
                 if not waited:
                     self.say("waiting for %s to come back" % self.port)
@@ -172,7 +242,13 @@ class Console:
 
 def run(args: argparse.Namespace) -> int:
     c = Console(args.port, args.baud, frames=args.frames != "hide")
-    c.open(first=True)
+    try:
+        c.open(first=True)
+    except PortBusy:
+        gw = through_gateway(args.port)
+        if gw is None:
+            raise
+        return follow_gateway(gw[0], gw[1], args.port)
     stdin = sys.stdin.fileno()
     tty_state = None
     if os.isatty(stdin):
@@ -237,8 +313,9 @@ DESCRIPTION = """\
 The board's serial console: what the board prints, with the serial link's frames shown as one-line
 summaries (<HELLO v1 name=b1 max 1024>, <DATA 61 B>) or hidden; what you type goes to the board.
 Ctrl-] leaves; Ctrl-T Ctrl-R resets the board (RTS pulse where the port has it, then the link's
-STOP frame, Ctrl-C, Ctrl-D). The port is opened exclusively (a gateway serving the board shows its
-console lines itself). When the board goes away the console waits for it to come back."""
+STOP frame, Ctrl-C, Ctrl-D). The port is opened exclusively; when a gateway serving the board holds
+it and runs with --console, its lines come through the gateway (read-only). When the board goes
+away the console waits for it to come back."""
 
 
 def add_parser(bsub) -> argparse.ArgumentParser:

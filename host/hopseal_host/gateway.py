@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import time
 
 from hopseal.apps.node import hostport_text
@@ -90,8 +91,11 @@ class PortState:
         self.status = "closed"  # the port: closed, absent (cannot open), open; up/down: its link
         self.identifier: str | None = None
         self.relay: str | None = None
+        self.watchers: list = []  # console clients following this board (gateway --console)
 
     def _line(self, text: str) -> None:
+        for w in list(self.watchers):
+            w(text)
         if text.startswith("identity I") and len(text) == 9 + 65:
             ident = text[9:]
             if all(c in "0123456789abcdef" for c in ident[1:]):
@@ -278,6 +282,11 @@ class Gateway:
             started = time.time()
             await Control(self.node, self.cfg.control or default_control("gateway", self.cfg.name), "gateway",
                           lambda: self.snapshot(started)).start()
+        if self.cfg.console:
+            from .status import default_control
+
+            base = self.cfg.control or default_control("gateway", self.cfg.name)
+            await self._serve_console(base[:-5] + "-console.sock" if base.endswith(".sock") else base + "-console")
         print("hopseal %s: hub %s, serial %s%s" % (
             titled("gateway", self.cfg.name), hostport_text(*self.cfg.hub),
             ", ".join("%s=%s" % (p.spec.url, p.spec.name) for p in self.ports.values()) or "none", where), flush=True)
@@ -299,6 +308,56 @@ class Gateway:
                 "listen": hostport_text(self.cfg.listen[0], self.listener.port) if self.listener else None,
                 "wifi_boards": [c for c in conns if c["incoming"]],
                 "counters": dict(sorted(self.node.counters.items()))}
+
+    async def _serve_console(self, path: str) -> None:
+        """`--console`: a local Unix socket (0600) where `hopseal board console --port PORT` follows
+        the console lines of the board on PORT while this gateway holds the port. A client sends the
+        port (a path) and gets `ok NAME` and then the board's lines as they come, or `no` if this
+        gateway does not serve that port. Read-only; a client that does not keep up is dropped
+        (at most 64 KB waits for it)."""
+        from .status import _alive
+
+        if os.path.exists(path):
+            if _alive(path):
+                log.warning("console socket %s is in use by another gateway: no console here", path)
+                return
+            os.unlink(path)
+
+        async def client(reader, writer):
+            ps = None
+
+            def send(text: str) -> None:
+                if writer.transport.get_write_buffer_size() > 64 * 1024:
+                    writer.transport.abort()  # it does not keep up: drop it, not the gateway's memory
+                    return
+                writer.write((text + "\n").encode())
+
+            try:
+                want = (await asyncio.wait_for(reader.readline(), 5)).decode("utf-8", "replace").strip()
+                real = os.path.realpath(want)
+                for p in self.ports.values():
+                    if want in (p.spec.name, p.spec.url) or os.path.realpath(p.spec.url) == real:
+                        ps = p
+                        break
+                if ps is None:
+                    writer.write(b"no\n")
+                    return
+                writer.write(("ok %s\n" % ps.spec.name).encode())
+                ps.watchers.append(send)
+                await reader.read()  # until the client goes
+            except (asyncio.TimeoutError, OSError, ValueError):
+                pass
+            finally:
+                if ps is not None and send in ps.watchers:
+                    ps.watchers.remove(send)
+                writer.close()
+
+        old = os.umask(0o077)
+        try:
+            self.console_server = await asyncio.start_unix_server(client, path)
+        finally:
+            os.umask(old)
+        log.info("console of the boards served on %s (hopseal board console --port PORT)", path)
 
     def _wifi_board(self, conn) -> None:
         log.info("Wi-Fi board connected from %s", conn.peer)
@@ -396,6 +455,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    "that the gateway carries only ciphertext)")
     g.add_argument("--backoff-max", type=float, metavar="S",
                    help="longest wait between reconnection attempts (default 5)")
+    g.add_argument("--console", action="store_true", default=None,
+                   help="let `hopseal board console --port PORT` show the console of a board this gateway "
+                   "serves (its lines, read-only), through a local socket beside the control socket")
     g.add_argument("--control", metavar="PATH",
                    help="the local control socket `hopseal status gateway` reads (default "
                    "$HOPSEAL_HOME/gateway.sock, gateway-NAME.sock with --name; \"\" for none)")

@@ -43,6 +43,7 @@ class GatewayConfig:
     backoff_max: float = 5.0
     capture: str | None = None
     control: str | None = None  # the status socket; None: the default, "": none
+    console: bool = False  # serve the boards' console lines on CONTROL-console.sock (hopseal board console)
 
 
 def default_port_name(url: str) -> str:
@@ -75,7 +76,7 @@ def port_arg(text: str) -> PortSpec:
 
 
 _KEYS = ("hub", "serial", "listen", "name", "baud", "ping_interval", "down_after", "max_body", "backoff_max",
-         "backoff_initial", "capture", "control")
+         "backoff_initial", "capture", "control", "console")
 # key: (type, what a value must be, an example)
 _TYPED = {
     "name": (str, "a string", '"gateway"'),
@@ -140,7 +141,13 @@ def config_from(toml: dict | None, args: argparse.Namespace | None = None) -> Ga
             setattr(cfg, k, _typed(t, k, t[k]))
     if "serial" in t:
         cfg.serial.extend(_serial(t))
+    if "console" in t:
+        if not isinstance(t["console"], bool):
+            raise ConfigError("%s: console = %s: expected true or false" % (_where(t, "console"), toml_text(t["console"])))
+        cfg.console = t["console"]
     if args is not None:
+        if getattr(args, "console", None):
+            cfg.console = True
         if args.hub is not None:
             cfg.hub = args.hub
         if args.listen is not None:

@@ -161,14 +161,20 @@ def test_bare_board_deploy_run_list_console_redeploy(hub, tmp_path):
         assert b"Traceback" not in con.out
 
         # through the gateway: relay, secure channel, and the identifier deploy printed
-        gw = gateway(hub.port, "--serial", port + "=dep")
+        gw = gateway(hub.port, "--serial", port + "=dep", "--console")
         wait_line(gw, "[dep] relay forward_to_dep registered", timeout=60)
         wait_line(gw, "[dep] identity " + identifier)
+        # the gateway holds the port: board console shows the board's lines through the gateway
+        con = PtyConsole(port)
+        con.read_until(b"through the gateway")
         try:
             peer = peer_identifier_via_relay(hub.port, "dep")
         except Exception as e:
             raise AssertionError("no channel to the board (%s):\n%s" % (e, gw.log(60)))
         assert peer == identifier
+        con.read_until(b"I channel: secure channel up with")  # the board's own line
+        con.type(b"\x1d")
+        assert con.wait() == 0
         gw.stop()
         gw = None
 
