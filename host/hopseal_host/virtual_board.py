@@ -169,8 +169,10 @@ class VirtualBoard:
         _raw(slave)
         err_r, err_w = os.pipe()
         try:
+            # umask 077 on a bare board: what it writes in its flash (its identity) is private, as on
+            # a board's own filesystem, which no other user reads
             self.proc = subprocess.Popen(self.command(), stdin=master, stdout=master, stderr=err_w, env=self.env(),
-                                         cwd=self.flash, start_new_session=True)
+                                         cwd=self.flash, start_new_session=True, umask=0o077 if self.bare else -1)
             # The interpreter's stderr (tracebacks, "cannot start" lines) is copied onto the pty,
             # where a board's console shows it, and kept for when the interpreter ends by itself.
             err_tty = os.dup(master)
@@ -246,7 +248,7 @@ class VirtualBoard:
         if self.open_path or not self._fds:
             raise RuntimeError("wait_link_up needs a started board in stdio mode")
         fd = self._fds[0]
-        link = SerialLink("probe", 65535, 250, 3, speak_first=False)
+        link = SerialLink("probe", 65535, 250, 3, speak_first=False, max_message=65535)  # as the gateway
         text = bytearray()
         t0 = time.monotonic()
         up = False
