@@ -327,11 +327,11 @@ def test_a_target_that_takes_nothing_is_closed_after_the_write_timeout():
 
     async def main():
         held = []
+        done = asyncio.Event()
 
         async def never_reads(r, w):
             held.append(w)
-            while True:
-                await asyncio.sleep(1)
+            await done.wait()  # (then it returns: no task is left behind)
 
         for _ in range(20):
             port = random_port()
@@ -359,8 +359,10 @@ def test_a_target_that_takes_nothing_is_closed_after_the_write_timeout():
         await peer.send(["outlet"], b"\x00")
         assert (await peer.receive(3)).payload == b"\x01"
         await n.stop()
+        done.set()
         for w in held:
             await hangup(w)
         srv.close()
+        await srv.wait_closed()
 
     run(main())
