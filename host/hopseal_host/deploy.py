@@ -311,7 +311,7 @@ class Board:
 # The steps
 
 
-def choose_mode(modes: list[str], info: dict, forced: str | None) -> str:
+def choose_mode(modes: list[str], info: dict, forced: str | None, vault: bool = False) -> str:
     supported = {"romfs": info["romfs"], "mpy": True, "source": True}
     if forced:
         if not supported[forced]:
@@ -321,8 +321,9 @@ def choose_mode(modes: list[str], info: dict, forced: str | None) -> str:
     for m in modes:
         if supported.get(m):
             return m
-    raise DeployError("none of the board file's deployments (%s) is possible on this board (ROMFS: %s)"
-                      % (", ".join(modes) or "none", "yes" if info["romfs"] else "no"))
+    raise DeployError("none of the board file's deployments (%s) is possible on this board (ROMFS: %s)%s"
+                      % (", ".join(modes) or "none", "yes" if info["romfs"] else "no",
+                         "; without an identity it takes fewer: add --no-identity" if vault else ""))
 
 
 def files_to_write(mode: str, modules: list[str], arch: str | None, stage: str) -> list[tuple[str, str]]:
@@ -492,7 +493,7 @@ def deploy(args: argparse.Namespace) -> int:
                       % (board_file["arch"], info["arch"], info["arch"]), flush=True)
         else:
             info = {"romfs": "romfs" in modes, "arch": board_file.get("arch"), "free": -1}
-        mode = choose_mode(modes, info, args.mode)
+        mode = choose_mode(modes, info, args.mode, vault)
         arch = info["arch"]
         written: list[tuple[str, str]] = []
         import tempfile
