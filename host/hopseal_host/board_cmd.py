@@ -295,12 +295,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     bl.add_argument("--timeout", type=float, default=TIMEOUT, metavar="S",
                     help="seconds to wait for each REPL (default: %g)" % TIMEOUT)
     bl.set_defaults(func=cmd_board_list)
-    from . import deploy
+    from . import board_console, deploy, flash
 
+    flash.add_parser(bsub)  # in the order of a board's life: list, flash, deploy, console
     deploy.add_parser(bsub)
-    from . import board_console, flash
-
-    flash.add_parser(bsub)
     board_console.add_parser(bsub)
     return b
 
