@@ -1,4 +1,5 @@
-"""`hopseal board ...`: the boards attached to this host (issue 13). For now `board list`.
+"""`hopseal board ...`: the boards attached to this host (issue 13): `board list` here; `board flash`
+in flash.py, `board deploy` in deploy.py, `board console` in board_console.py.
 
 `hopseal board list` lists the serial ports pyserial finds (device, VID:PID, description) plus every
 `--port` given (pseudo-terminals such as `hopseal virtual-board`'s are not in pyserial's listing),
