@@ -287,7 +287,7 @@ def test_an_outlet_that_cannot_reach_its_target_closes_the_inlets_client(tmp_pat
             assert s.recv(1) == b""  # closed by the inlet
             s.close()
             assert wait_until(lambda: sum("the outlet could not reach its target" in l for l in inlet.lines) == i)
-        assert sum("cannot connect to the target" in l for l in outlet.lines) == 2
+        assert wait_until(lambda: sum("cannot connect to the target" in l for l in outlet.lines) == 2)
         assert not any("no Pong" in l for l in inlet.lines)
         assert not any("Traceback" in l for p in procs for l in p.lines)
     finally:
