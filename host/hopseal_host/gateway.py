@@ -119,6 +119,16 @@ class PortState:
                 "counters": conn.stats() if conn is not None else {}}
 
 
+class TimeService:
+    """`time`: answers any message with this host's UTC, Unix seconds as u32 big-endian (the body of
+    the serial link's TIME frame, serial-link.md §7.7), for Wi-Fi boards whose clock is not set
+    (apps/board_clock.py asks it beside NTP). Boards on a serial port get TIME frames instead."""
+
+    async def handle_message(self, node, msg) -> None:
+        node.count("time")
+        await node.send(msg.return_, int(time.time()).to_bytes(4, "big"), ["time"])
+
+
 class Gateway:
     def __init__(self, cfg: GatewayConfig):
         self.cfg = cfg
@@ -131,6 +141,7 @@ class Gateway:
         self.hub_conn = None
         self.hub = HubWorker(self)
         self.node.start_worker("hub", self.hub, access=self._not_from_hub)
+        self.node.start_worker("time", TimeService(), access=self._not_from_hub)  # Wi-Fi boards' clock
         self.ports = {p.name: PortState(p) for p in cfg.serial}
         self.listener = None
         self.tasks: list[asyncio.Task] = []

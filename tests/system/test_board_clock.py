@@ -6,6 +6,7 @@ secure channel and answers end to end. Real processes: MicroPython virtual board
 import os
 
 import pytest
+from support.procs import ROOT
 from support.scenarios import Hub, VirtualBoard, board_args, gateway, link_path, secure_echo_via_relay, wait_line
 
 Y2000 = 946684800  # 2000-01-01T00:00:00Z, where a board without an RTC battery starts
@@ -49,3 +50,26 @@ def test_board_waits_for_the_gateways_time_then_creates_its_identity(hub, tmp_pa
     finally:
         gw.stop()
         vb.stop()
+
+
+def test_a_wifi_board_takes_the_gateways_time_from_its_time_service(hub, tmp_path):
+    """A Wi-Fi board (TCP to the gateway's listener) has no TIME frames: at 2000-01-01 and without
+    NTP (the unix port has no ntptime) it asks the gateway's `time` service, then creates its
+    identity and registers its relay through its channel to the hub."""
+    from support.procs import free_port, micropython
+
+    port = free_port()
+    gw = gateway(hub.port, "--listen", "127.0.0.1:%d" % port)
+    board = micropython("wifi", os.path.join(ROOT, "firmware", "main.py"), os.path.join(ROOT, "boards", "unix.json"),
+                        "--name", "wifi", "--link", "tcp:127.0.0.1:%d" % port, "--relay", "wifi",
+                        "--vault", str(tmp_path / "ident"), "--clock-start", str(Y2000), heapsize="320K")
+    try:
+        board.wait_for("clock not set (board time %d" % Y2000, timeout=30)
+        board.wait_for("clock set from the gateway", timeout=60)
+        board.wait_for("identity I", timeout=60)
+        board.wait_for("relay forward_to_wifi registered", timeout=60)
+        secure_echo_via_relay(hub, "wifi", "hello wifi board")
+        assert "Traceback" not in "\n".join(board.lines)
+    finally:
+        board.stop()
+        gw.stop()

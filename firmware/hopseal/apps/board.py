@@ -326,6 +326,16 @@ class Board:
                     continue
             await asyncio.sleep(0.1)
 
+    async def _gateway_time(self):
+        """The gateway's UTC from its `time` service (a Wi-Fi board has no TIME frames), or None."""
+        if not self.link.up:
+            return None
+        try:
+            r = await self.node.send_and_receive(self.link.route_to("time"), b"", 3)
+        except HopsealError:
+            return None
+        return int.from_bytes(r.payload[:4], "big") if len(r.payload) >= 4 else None
+
     async def main(self):
         cfg = self.cfg
         say("hopseal board %s: link %s, max frame %d%s" % (cfg["name"], cfg["link"]["type"], cfg["max_body"],
@@ -335,7 +345,8 @@ class Board:
         if cfg.get("vault") is not None and self.vault is None:
             from .board_clock import wait_for_clock
 
-            asyncio.create_task(wait_for_clock(cfg["link"]["type"] == "tcp", lambda: self._secure(cfg)))
+            wifi = cfg["link"]["type"] == "tcp"
+            asyncio.create_task(wait_for_clock(wifi, lambda: self._secure(cfg), self._gateway_time if wifi else None))
         if cfg.get("readings") and cfg.get("vault") is not None:
             asyncio.create_task(self._readings_loop(cfg["readings"]))
         why = await self.link.run()

@@ -44,15 +44,16 @@ def _waiting():
         "creating or verifying identities" % wall_time())
 
 
-def wait_for_clock(ntp, then):
+def wait_for_clock(ntp, then, ask=None):
     """Say at once (one console line) that the clock is not set, and return the coroutine that
     waits for it: the line again every minute, NTP every 10 s when `ntp` (a Wi-Fi board with
-    `ntptime`); then it calls `then()`."""
+    `ntptime`) and, as often, `ask()` (a coroutine: the gateway's `time` service, Unix seconds or
+    None); then it calls `then()`."""
     _waiting()
-    return _wait(ntp, then)
+    return _wait(ntp, then, ask)
 
 
-async def _wait(ntp, then):
+async def _wait(ntp, then, ask):
     n = 0
     while not clock_set():
         if ntp and n % 10 == 0:
@@ -62,6 +63,12 @@ async def _wait(ntp, then):
                 ntptime.settime()  # UTC into the RTC
             except (ImportError, OSError):
                 pass
+        if ask is not None and n % 10 == 0 and not clock_set():
+            t = await ask()
+            if t:
+                set_wall_time(t)
+                if clock_set():
+                    say("clock set from the gateway: %d (Unix seconds, UTC)" % t)
         n += 1
         if n % 60 == 0:
             _waiting()
