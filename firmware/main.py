@@ -71,6 +71,8 @@ def preload(cfg):
                   "secure/channel", "secure/noise", "secure/handshake", "secure/vault"]
     if cfg["link"]["type"] != "tcp":
         names += ["wire/serial_link", "wire/serial_frame", "transport/serial"]
+        if cfg.get("max_message"):
+            names.append("wire/serial_arq")  # the reliable link (serial-link.md §8), at link up
     else:
         names += ["transport/tcp", "wire/tcp_frame"]
     if cfg.get("relay"):
@@ -83,7 +85,10 @@ def preload(cfg):
         except OSError:
             pass  # a module that is not there fails where it is used, with its own message
     sized.sort(reverse=True)
+    import gc
+
     for _, n in sized:
+        gc.collect()  # each compile's leftovers go before the next one wants its large pieces
         __import__("hopseal." + n.replace("/", "."))
 
 

@@ -248,7 +248,7 @@ class VirtualBoard:
         if self.open_path or not self._fds:
             raise RuntimeError("wait_link_up needs a started board in stdio mode")
         fd = self._fds[0]
-        link = SerialLink("probe", 65535, 250, 3, speak_first=False)
+        link = SerialLink("probe", 65535, 250, 3, speak_first=False, max_message=65535)  # as the gateway
         text = bytearray()
         t0 = time.monotonic()
         up = False

@@ -538,12 +538,14 @@ def test_bad_messages_noise_and_oversize_keep_the_link():
     async def main():
         bn, hn = nodes()
         be, he, to_host, to_board = stream_pair()
-        b = SerialConnection(bn, be, be, "to-host", "b1", max_body=256, interval=INTERVAL_MS / 1000)
+        b = SerialConnection(bn, be, be, "to-host", "b1", max_body=256, interval=INTERVAL_MS / 1000,
+                             max_message=1024)
         h = SerialConnection(hn, he, he, "to-board", "gw", interval=INTERVAL_MS / 1000, speak_first=False)
         await h.start()
         await b.start()
         await wait_until(lambda: b.up and h.up, what="link up")
         assert h.link.tx_limit() == 256  # the board announced its smaller frame budget
+        assert h.link.peer_max_message == 1024 and h.stats()["reliable"] and b.stats()["reliable"]
         # noise, a frame that passes its CRC but is not a routing message, a non-local hop
         be.write(b"\x00\xf8\x01\x02\x03\x00")
         be.write(encode_frame(DATA, b"\x83\x81"))
@@ -552,9 +554,12 @@ def test_bad_messages_noise_and_oversize_keep_the_link():
                          what="bad message and the transport hop counted")
         assert not h.closed and h.up
         assert len([m for (lvl, _, m) in lines if lvl >= 30 and "bad message" in m]) == 1
-        # too big for the board: dropped by the host, counted, link stays
-        await hn.send(h.route_to("echo"), b"x" * 300)
-        assert hn.counters["serial_tx_oversize"] == 1
+        # larger than a frame: fragmented and reassembled both ways (serial-link.md §8)
+        r = await hn.send_and_receive(h.route_to("echo"), b"x" * 700, 5)
+        assert r.payload == b"x" * 700 and b.stats()["rx_fragments"] >= 3 and h.stats()["rx_fragments"] >= 3
+        # too big for the board's max_message: dropped by the host, counted, link stays
+        await hn.send(h.route_to("echo"), b"x" * 1100)
+        assert hn.counters["serial_tx_oversize"] == 1 and h.stats()["tx_too_big"] == 1
         r = await hn.send_and_receive(h.route_to("echo"), b"still up", 5)
         assert r.payload == b"still up"
         await b.close()

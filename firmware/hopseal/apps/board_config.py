@@ -7,6 +7,9 @@ Board file keys (boards/*.json; every key optional except "link"):
                     chip's unique id (6 hex digits), so boards flashed from one file differ
     link            {"type": "stdio" | "uart" | "usb_cdc" | "busio_uart" | "pty" | "tcp", ...}
     max_body        largest serial frame body, bytes (both ends must agree; sent in HELLO)
+    max_message     largest routing message the serial link reassembles from fragments (default
+                    8192; serial-link.md §8); 0 speaks the version-1 link only (datagrams, no
+                    acknowledgements). A larger message is refused by the sender or dropped here
     ping_interval   seconds between link PINGs;  down_after: silent intervals before link down
     relay           register a static relay `forward_to_<relay>` (true: the board's name) at the hub on every link up (through
                     the secure channel to the hub when the board has a vault) and keep it: a ping
@@ -50,6 +53,7 @@ from ..errors import ConfigError
 DEFAULTS = {
     "name": "board",
     "max_body": 1024,
+    "max_message": 8192,
     "ping_interval": None,
     "down_after": None,
     "relay": None,
@@ -71,6 +75,7 @@ DEFAULTS = {
 
 USAGE = """usage: main.py [BOARD_FILE] [--name N] [--link stdio|pty:PATH|tcp:HOST:PORT]
                [--relay NAME] [--relay-check S] [--probe S] [--ping-interval S] [--down-after N] [--max-body B]
+               [--max-message B]
                [--vault DIR] [--readings S] [--hub-identifier ID]
                [--clock-start UNIX_SECONDS] [--stream-to S --stream-from S [--stream-peer ID]]
 BOARD_FILE defaults to board.json; options override its keys."""
@@ -116,6 +121,7 @@ _OPTIONS = {
     "--ping-interval": ("ping_interval", float),
     "--down-after": ("down_after", int),
     "--max-body": ("max_body", int),
+    "--max-message": ("max_message", int),
     "--vault": ("vault", str),
     "--readings": ("readings", float),
     "--hub-identifier": ("hub_identifier", str),

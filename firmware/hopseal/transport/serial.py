@@ -8,7 +8,17 @@ import asyncio
 from ..compat import current_task, get_logger, is_awaitable, ticks_ms
 from ..errors import FrameError, HopsealError
 from ..wire.serial_frame import DATA, DEFAULT_MAX_BODY, EV_TEXT, FrameEncoder
-from ..wire.serial_link import DEFAULT_DOWN_AFTER, DEFAULT_INTERVAL, EV_STOP, EV_TIME, EV_UP, STOPPED, UP, SerialLink
+from ..wire.serial_link import (
+    DEFAULT_DOWN_AFTER,
+    DEFAULT_INTERVAL,
+    DEFAULT_MAX_MESSAGE,
+    EV_STOP,
+    EV_TIME,
+    EV_UP,
+    STOPPED,
+    UP,
+    SerialLink,
+)
 from .connection import StreamConnection
 
 log = get_logger("serial")
@@ -28,14 +38,20 @@ class SerialConnection(StreamConnection):
     peer's TIME frames (§7.7); `wall_clock` (UTC seconds, the host's `time.time`) makes this side
     send them. A STOP frame from the host (§2.1) closes a board's connection with close_reason
     STOPPED_BY_HOST.
+
+    `max_message` offers the reliable link (serial-link.md §8: acknowledged, retransmitted,
+    fragmented DATA for messages up to that many bytes); None speaks version 1 only (datagrams).
+    On the reliable link a send waits while the window is full (backpressure, no queue).
     """
 
     def __init__(self, node, reader, writer, peer="serial", name="", max_body=DEFAULT_MAX_BODY,
                  interval=DEFAULT_INTERVAL, down_after=DEFAULT_DOWN_AFTER, speak_first=True, read_size=256,
-                 on_text=None, wall_clock=None):
+                 on_text=None, wall_clock=None, max_message=DEFAULT_MAX_MESSAGE, window=None):
         StreamConnection.__init__(self, node, reader, writer, None, peer, "serial", read_size)
-        self.link = SerialLink(name, max_body, int(interval * 1000), down_after, speak_first, ticks_ms, wall_clock)
-        self.encoder = FrameEncoder(max_body)
+        self.link = SerialLink(name, max_body, int(interval * 1000), down_after, speak_first, ticks_ms, wall_clock,
+                               max_message=max_message, window=window)
+        self.encoder = self.link.encoder = FrameEncoder(max_body)
+        self._room = asyncio.Event()  # set when acknowledgements may have made room in the window
         self.on_link_up = []
         self.on_link_down = []
         self.on_text = on_text
@@ -67,11 +83,24 @@ class SerialConnection(StreamConnection):
 
     # -- sending -------------------------------------------------------------------------------
     async def _send(self, node, msg):
-        body = msg.encode() if self.link.state == UP else b""
-        why = self.link.may_send(len(body))
+        link = self.link
+        body = msg.encode() if link.state == UP else b""
+        why = link.may_send(len(body))
         if why is not None:
-            node.count("serial_tx_not_up" if self.link.state != UP else "serial_tx_oversize")
+            node.count("serial_tx_not_up" if link.state != UP else "serial_tx_oversize")
             log.every("serial_tx_dropped", 10, "%r: %s; dropped %r", self, why, msg)
+            return
+        if link.arq is not None:
+            arq = link.arq
+            while not arq.room():
+                self._room.clear()
+                await self._room.wait()
+                if self.closed or link.arq is not arq:
+                    node.count("serial_tx_not_up")  # the session ended while this message waited
+                    return
+            link.put(body)
+            self.tx_frames += 1
+            await self._flush()
             return
         async with self.lock:
             # the encoder's buffer is shared: encode and write under the lock
@@ -89,16 +118,22 @@ class SerialConnection(StreamConnection):
         STOP)."""
         for ev in self.link.take_events():
             self._event(ev)
-        if self.link.state == STOPPED:
+        link = self.link
+        if link.state == STOPPED:
             if not self.closed:
                 await self.close(STOPPED_BY_HOST)
             return
-        out = self.link.take_output()
-        if out:
-            async with self.lock:
-                for f in out:
-                    if not await self._write_locked(f):
-                        break
+        if link.arq is None:
+            self._room.set()  # a sender waiting on a session that ended goes on (and gives up)
+        elif link.arq.room():
+            self._room.set()
+        if not link.out and (link.arq is None or not link.arq.pending()):
+            return
+        async with self.lock:
+            while not self.closed:
+                f = link.pull()  # may be a view of the encoder's buffer: written before the next pull
+                if f is None or not await self._write_locked(f):
+                    break
 
     def _event(self, ev):
         kind = ev[0]
@@ -150,10 +185,14 @@ class SerialConnection(StreamConnection):
                 log.every("serial_bad_messages", 10, "%r: dropped a bad message: %s", self, e)
 
     async def _timer(self):
-        step_s = self.link.interval_ms / 4000
-        if step_s < 0.01:
-            step_s = 0.01
+        base_s = self.link.interval_ms / 4000
+        if base_s < 0.01:
+            base_s = 0.01
         while not self.closed:
+            step_s = base_s
+            due = self.link.timer_ms()  # the reliable link's retransmission timer
+            if due is not None and due / 1000 < step_s:
+                step_s = due / 1000 + 0.002
             await asyncio.sleep(step_s)
             if self.closed:
                 break
@@ -166,6 +205,7 @@ class SerialConnection(StreamConnection):
         if self.timer is not None and self.timer is not current_task():
             self.timer.cancel()
         self.link.close("connection closed: %s" % why)
+        self._room.set()
         for ev in self.link.take_events():
             if ev[0] != EV_TEXT:
                 self._event(ev)

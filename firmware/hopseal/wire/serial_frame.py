@@ -30,7 +30,10 @@ PING = const(0x03)  # body: up to 8 opaque bytes
 PONG = const(0x04)  # body: the PING's bytes echoed back
 TIME = const(0x05)  # body: UTC as Unix seconds, u32 big-endian (more bytes reserved); host to board
 STOP = const(0x06)  # body: empty or a short reason; host to board: end the link, back to the REPL
-FRAME_TYPES = {HELLO: (1, None), DATA: (0, None), PING: (0, 8), PONG: (0, 8), TIME: (4, 8), STOP: (0, 64)}
+RDATA = const(0x07)  # body: offset u16 BE ‖ flags ‖ a fragment of a routing message (reliable link, §8)
+ACK = const(0x08)  # body: next offset expected u16 BE ‖ flags ‖ up to 4 SACK ranges (reliable link, §8)
+FRAME_TYPES = {HELLO: (1, None), DATA: (0, None), PING: (0, 8), PONG: (0, 8), TIME: (4, 8), STOP: (0, 64),
+               RDATA: (3, None), ACK: (3, 19)}
 
 LINK_VERSION = const(0x01)  # first byte of a HELLO body
 DEFAULT_MAX_BODY = const(2048)
@@ -206,21 +209,27 @@ class FrameEncoder:
         self._head = bytearray(_OVERHEAD)  # type byte, then the CRC-32
         self._hv = memoryview(self._head)
 
-    def encode(self, ftype, body):
-        """The wire bytes of one frame (memoryview into the encoder's buffer). FrameError on misuse."""
-        _check_type(self.types, ftype, len(body), self.max_body)
-        return self._mv[: _encode_into(self._mv, self._head, self._hv, ftype, body)]
+    def encode(self, ftype, body, pre=None):
+        """The wire bytes of one frame (memoryview into the encoder's buffer). FrameError on misuse.
+        With `pre` (a bytearray), the frame's body is pre ‖ body, without joining them."""
+        _check_type(self.types, ftype, len(body) + (len(pre) if pre else 0), self.max_body)
+        return self._mv[: _encode_into(self._mv, self._head, self._hv, ftype, body, pre)]
 
 
-def _encode_into(out, head, hv, ftype, body):
+def _encode_into(out, head, hv, ftype, body, pre=None):
     # serial-link.md §1: 00 F8 COBS(type ‖ body ‖ CRC32-LE(type ‖ body)) 00
     body = _findable(body)
     bv = memoryview(body)
     head[0] = ftype
-    pack_into("<I", head, 1, crc32(bv, crc32(hv[0:1])))
+    crc = crc32(hv[0:1])
+    if pre:
+        crc = crc32(pre, crc)
+    pack_into("<I", head, 1, crc32(bv, crc))
     out[0] = _DELIM
     out[1] = _LEAD
     w, code_at = _cobs_put(out, 3, 2, head, hv, 0, 1)
+    if pre:
+        w, code_at = _cobs_put(out, w, code_at, pre, memoryview(pre), 0, len(pre))
     w, code_at = _cobs_put(out, w, code_at, body, bv, 0, len(body))
     w, code_at = _cobs_put(out, w, code_at, head, hv, 1, _OVERHEAD)
     out[code_at] = w - code_at

@@ -5,29 +5,9 @@ the frames of serial_frame.py.
 it is given, `ticks_ms` by default); DATA bodies, control frames to write (`take_output`) and
 events (`take_events`) out. `hopseal.transport.serial.SerialConnection` drives it over a byte stream.
 
-Transitions (state, event -> next state, output; "HELLO" has no REPLY flag, "HELLO/R" has it):
-
-    state        event                                next         output, event
-    DOWN         start / tick, speaks first           DOWN         HELLO (at most once an interval)
-    DOWN         HELLO, our version                   UP           HELLO/R; ("up", False)
-    DOWN         HELLO/R, our version                 UP           ("up", False)
-    DOWN         PING                                 DOWN         PONG; HELLO (the peer lost us)
-    DOWN         DATA                                 DOWN         dropped, counted; HELLO
-    UP           HELLO, our version                   UP           HELLO/R; ("up", True): restarted
-    UP           HELLO/R                              UP           -
-    UP           PING / PONG / DATA                   UP           PONG / rtt / the DATA body
-    UP           tick, a PING due                     UP           PING
-    UP           tick, silent down_after intervals    DOWN         ("down", why)
-    UP           text with a REPL prompt (host side)  DOWN         ("down", why)
-    UP           close(why)                           DOWN         ("down", why)
-    any          HELLO of another version             BAD_VERSION  logged; ("down", why) if it was UP
-    BAD_VERSION  HELLO, our version                   UP           as from DOWN
-    BAD_VERSION  PING                                 BAD_VERSION  PONG
-    any          TIME (§7.7)                          unchanged    ("time", seconds); sent by a side with a wall_clock
-    any          DATA to send while not UP            unchanged    refused by may_send(), counted
-    any          STOP (§2), board side                STOPPED      ("stop", reason); ("down", why) if it was UP
-    any          STOP, host side                      unchanged    counted (`stops_rx`), ignored
-    STOPPED      anything                             STOPPED      ignored: the link has ended, nothing is sent
+States DOWN, UP, BAD_VERSION and (a board after STOP) STOPPED; what each frame does in each
+state is the table of serial-link.md §7.3. With a peer that offers it in its HELLO, DATA travels
+on the reliable link (§8, wire/serial_arq.py, imported only then): RDATA fragments and ACKs.
 A side that does not speak first (the host) sends nothing until a valid frame arrives, and falls
 silent again each time the link goes down.
 
@@ -49,15 +29,17 @@ Rules upheld here (serial-link.md §7):
   answered with one that has it; a REPLY HELLO is never answered, so HELLOs cannot ping-pong.
 - Liveness: a PING every interval while up, answered by a PONG; any valid frame from the peer is
   a sign of life. `down_after` intervals without one is link down (`on_link_down`).
-- STOP (host to board) ends the board's link for good, in any state, even before any HELLO: the
-  host may send it without having heard the board (it is the way out of the link, serial-link.md
-  §2.1). The board then sends nothing more and its transport closes; a host ignores a STOP.
+- STOP (host to board, §2.1) ends the board's link for good, in any state, even before any
+  HELLO; the board then sends nothing more. A host ignores STOP.
+- The reliable link's session (its sequence numbers, what waits for an ACK, what is being
+  reassembled) starts afresh each time the link goes up, so a peer's restart resets it.
 - Hooks never block the receive loop: a hook that returns a coroutine is run as a task.
 """
 from struct import pack
 
 from ..compat import const, get_logger, printable, ticks_diff, ticks_ms
 from .serial_frame import (
+    ACK,
     DATA,
     DEFAULT_MAX_BODY,
     EV_TEXT,
@@ -65,9 +47,11 @@ from .serial_frame import (
     LINK_VERSION,
     PING,
     PONG,
+    RDATA,
     STOP,
     TIME,
     FrameDecoder,
+    FrameEncoder,
     encode_frame,
 )
 
@@ -78,6 +62,8 @@ DEFAULT_INTERVAL = 2.0  # seconds between HELLOs while down and PINGs while up
 DEFAULT_DOWN_AFTER = const(3)  # intervals without a frame from the peer before the link is down
 
 FLAG_REPLY = const(0x01)  # HELLO flags bit 0: this HELLO answers the peer's HELLO
+FLAG_ARQ = const(0x02)  # HELLO flags bit 1: link version 2, the reliable link (§8); max_message follows
+DEFAULT_MAX_MESSAGE = const(65535)  # largest routing message a host reassembles (u16 in the HELLO)
 MAX_NAME = const(32)  # bytes of the name carried in a HELLO
 
 DOWN = const(0)  # no valid HELLO from the peer (yet, or since the link went down)
@@ -94,13 +80,19 @@ DEFAULT_TIME_INTERVAL = 600.0  # seconds between TIME frames while up (the host 
 _REPL_PROMPT = b"\n>>> "  # a MicroPython board that left the link for the REPL prints this
 
 
-def hello_body(name=b"", reply=False, max_body=DEFAULT_MAX_BODY):
-    """HELLO body, version 1 (serial-link.md §7.1): version, flags, max body (u16 BE), name."""
+def hello_body(name=b"", reply=False, max_body=DEFAULT_MAX_BODY, max_message=None):
+    """HELLO body (serial-link.md §7.1): version, flags, max body (u16 BE), [max message (u16 BE)
+    with FLAG_ARQ when `max_message` is given: this side speaks the reliable link, §8], name."""
     if isinstance(name, str):
         name = name.encode()
     if max_body > 0xFFFF:
         max_body = 0xFFFF
-    return pack(">BBH", LINK_VERSION, FLAG_REPLY if reply else 0, max_body) + name[:MAX_NAME]
+    flags = FLAG_REPLY if reply else 0
+    if max_message is None:
+        return pack(">BBH", LINK_VERSION, flags, max_body) + name[:MAX_NAME]
+    if max_message > 0xFFFF:
+        max_message = 0xFFFF
+    return pack(">BBHH", LINK_VERSION, flags | FLAG_ARQ, max_body, max_message) + name[:MAX_NAME]
 
 
 def parse_hello(body):
@@ -108,7 +100,15 @@ def parse_hello(body):
     version = body[0]
     flags = body[1] if len(body) > 1 else 0
     max_body = (body[2] << 8) | body[3] if len(body) > 3 else None
-    return version, flags, max_body, printable(body[4 : 4 + MAX_NAME])
+    at = 6 if flags & FLAG_ARQ and len(body) >= 6 else 4
+    return version, flags, max_body, printable(body[at : at + MAX_NAME])
+
+
+def hello_max_message(body):
+    """The max_message a HELLO announces with FLAG_ARQ (the reliable link), else None."""
+    if len(body) >= 6 and body[1] & FLAG_ARQ:
+        return (body[4] << 8) | body[5]
+    return None
 
 
 class SerialLink:
@@ -120,7 +120,15 @@ class SerialLink:
 
     def __init__(self, name=b"", max_body=DEFAULT_MAX_BODY, interval_ms=int(DEFAULT_INTERVAL * 1000),
                  down_after=DEFAULT_DOWN_AFTER, speak_first=True, clock=ticks_ms, wall_clock=None,
-                 time_interval_ms=int(DEFAULT_TIME_INTERVAL * 1000)):
+                 time_interval_ms=int(DEFAULT_TIME_INTERVAL * 1000), max_message=None, window=None):
+        # max_message: None speaks version 1 only (DATA, datagrams); a number offers the reliable
+        # link (§8), used when the peer offers it too, with messages up to that size reassembled
+        self.max_message = max_message
+        self.window = window
+        self.arq = None  # the reliable link's session (wire/serial_arq.py) while up with a v2 peer
+        self.peer_max_message = None
+        self.arq_lost = 0  # messages queued in a session that ended before they were acknowledged
+        self.encoder = None  # FrameEncoder for pull(), made at the first use
         self.clock = clock
         self.wall_clock = wall_clock  # UTC seconds, on the side that sends TIME (the host)
         self.time_interval_ms = time_interval_ms
@@ -159,6 +167,7 @@ class SerialLink:
         self.pongs_rx = 0
         self.times_rx = 0
         self.stops_rx = 0
+        self.rx_not_arq = 0
 
     @property
     def up(self):
@@ -176,10 +185,42 @@ class SerialLink:
         if self.state != UP:
             self.tx_not_up += 1
             return "link is down"
+        if self.arq is not None:
+            return self.arq.too_big(body_len)
         if body_len > self.tx_limit():
             self.tx_oversize += 1
             return "message of %d bytes exceeds the %d byte frame limit" % (body_len, self.tx_limit())
         return None
+
+    # -- the reliable link (§8) ------------------------------------------------------------------
+    def room(self):
+        """True when a message may be put now (always, on a version-1 link: DATA is not queued)."""
+        return self.arq is None or self.arq.room()
+
+    def put(self, body):
+        """Queue one routing message on the reliable link (after may_send() and room() said yes);
+        pull() cuts it into RDATA frames."""
+        self.arq.put(body)
+
+    def pull(self):
+        """The next frame to write (control frames first, then RDATA while the window allows), or
+        None. A memoryview into this link's encoder may be returned: write it before the next call."""
+        if self.out:
+            return self.out.pop(0)
+        a = self.arq
+        if a is None:
+            return None
+        nf = a.next_fragment(self.clock())
+        if nf is None:
+            return None
+        if self.encoder is None:
+            self.encoder = FrameEncoder(self.max_body)
+        return self.encoder.encode(RDATA, nf[1], nf[0])
+
+    def timer_ms(self):
+        """Milliseconds until the reliable link's retransmission timer is due, or None."""
+        a = self.arq
+        return None if a is None else a.timer_ms(self.clock())
 
     def bad_message(self):
         """A DATA body passed its CRC but was not a routing message (§7.5): counted, link kept."""
@@ -206,14 +247,18 @@ class SerialLink:
     def stats(self):
         d = self.decoder.stats()
         for k in ("link_ups", "link_downs", "restarts", "bad_version", "rx_not_up", "tx_not_up",
-                  "tx_oversize", "bad_messages", "hellos_rx", "pings_rx", "pongs_rx", "times_rx", "stops_rx"):
+                  "tx_oversize", "bad_messages", "hellos_rx", "pings_rx", "pongs_rx", "times_rx", "stops_rx", "rx_not_arq", "arq_lost"):
             d[k] = getattr(self, k)
+        d["reliable"] = self.arq is not None
+        if self.arq is not None:
+            self.arq.stats(d)
         d["state"] = ("down", "up", "bad_version", "stopped")[self.state]
         return d
 
     # -- output --------------------------------------------------------------------------------
     def _hello(self, now, reply):
-        self.out.append(encode_frame(HELLO, hello_body(self.name, reply, self.max_body), self.max_body))
+        self.out.append(encode_frame(HELLO, hello_body(self.name, reply, self.max_body, self.max_message),
+                                     self.max_body))
         if not reply:
             self.last_hello = now
         if self.wall_clock is not None:
@@ -239,15 +284,35 @@ class SerialLink:
         uses it when the path behind it was re-established, so boards re-register)."""
         if self.may_speak:
             self._hello(self.clock(), False)
+            if self.state == UP and self.arq is not None:
+                self._new_arq()  # the peer takes this HELLO as our restart and starts afresh: so do we
+
+    def _new_arq(self):
+        self._end_arq()
+        if self.max_message is not None and self.peer_max_message is not None:
+            from .serial_arq import Arq  # only with a peer that speaks the reliable link
+
+            kw = {"rto_max_ms": self.interval_ms}
+            if self.window:
+                kw["window"] = self.window
+            self.arq = Arq(self.tx_limit() - 3, self.max_message, self.peer_max_message, **kw)
 
     def _go_up(self, restarted):
+        self._new_arq()
         self.state = UP
         self.link_ups += 1
         if restarted:
             self.restarts += 1
         self.events.append((EV_UP, restarted))
 
+    def _end_arq(self):
+        a = self.arq
+        if a is not None:
+            self.arq_lost += len(a.queue)
+            self.arq = None
+
     def _go_down(self, why):
+        self._end_arq()
         was_up = self.state == UP
         self.state = DOWN
         self.may_speak = self.speak_first
@@ -292,16 +357,29 @@ class SerialLink:
                     if (body[0] << 24) | (body[1] << 16) | (body[2] << 8) | body[3] == self.ping_seq:
                         self.ping_open = False
                         self.rtt_ms = ticks_diff(now, self.last_ping)
+                        if self.arq is not None:
+                            self.arq.rtt_hint(self.rtt_ms)
             elif ftype == TIME:
                 self.times_rx += 1
                 self.events.append((EV_TIME, (body[0] << 24) | (body[1] << 16) | (body[2] << 8) | body[3]))
-            elif ftype == DATA:
-                if self.state == UP:
-                    bodies.append(body)
-                else:
+            elif ftype == DATA or ftype == RDATA or ftype == ACK:
+                if self.state != UP:
                     self.rx_not_up += 1
                     if self.state == DOWN:
                         self._hello_soon(now)
+                elif ftype == DATA:
+                    bodies.append(body)
+                elif self.arq is None:
+                    self.rx_not_arq += 1  # the peer did not offer the reliable link in its HELLO
+                elif ftype == RDATA:
+                    self.arq.on_rdata(body, bodies)
+                else:
+                    self.arq.on_ack(body, now)
+        a = self.arq
+        if a is not None:
+            ack = a.take_ack()
+            if ack is not None:
+                self.out.append(encode_frame(ACK, ack))
         return bodies
 
     def _on_stop(self, body):
@@ -323,6 +401,7 @@ class SerialLink:
                 log.error("peer speaks serial link version %d, we speak %d: ignoring its data until a good HELLO",
                           version, LINK_VERSION)
             was_up = self.state == UP
+            self._end_arq()
             self.state = BAD_VERSION
             self.peer_version = version
             if was_up:
@@ -332,6 +411,7 @@ class SerialLink:
         self.peer_version = version
         self.peer_name = name
         self.peer_max_body = max_body
+        self.peer_max_message = hello_max_message(body)
         reply = flags & FLAG_REPLY
         if self.state == UP:
             if not reply:
@@ -358,6 +438,8 @@ class SerialLink:
         now = self.clock()
         if self.state == STOPPED:
             return
+        if self.arq is not None:
+            self.arq.tick(now)
         if self.state == UP:
             if self.heard is None or ticks_diff(now, self.heard) >= self.down_after * self.interval_ms:
                 self._go_down("no frame from the peer for %d ms" % (self.down_after * self.interval_ms))
