@@ -28,6 +28,9 @@ from .procs import free_port
 CACHE = os.environ.get("HOPSEAL_KAFKA_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "hopseal", "kafka")
 JARS = os.path.join(CACHE, "jars")
 READY = "Kafka Server started"  # KafkaRaftServer's line once broker and controller serve
+# for tests: C1 only and the serial collector start (and restart) the broker faster and take less
+# of a shared machine's CPU; benchmarks keep the JVM's defaults
+FAST_START = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
 
 
 def required() -> bool:
@@ -85,6 +88,9 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# a broker restarted after a kill registers again once its old session expires: 2 s, not 9
+broker.heartbeat.interval.ms=500
+broker.session.timeout.ms=2000
 num.network.threads=2
 num.io.threads=2
 log.cleaner.threads=1
@@ -95,8 +101,10 @@ log.cleaner.dedupe.buffer.size=16777216
 class KafkaBroker:
     """One single-node KRaft broker in `workdir` (created if missing, removed by `cleanup`)."""
 
-    def __init__(self, workdir: str | None = None, jars: str = JARS, heap: str = "512m", port: int = 0) -> None:
+    def __init__(self, workdir: str | None = None, jars: str = JARS, heap: str = "512m", port: int = 0,
+                 jvm: tuple[str, ...] = ()) -> None:
         self.dir = workdir or tempfile.mkdtemp(prefix="hopseal-kafka-")
+        self.jvm = tuple(jvm)
         self.jars = jars
         self.heap = heap
         self.port = port or free_port()
@@ -117,7 +125,7 @@ class KafkaBroker:
         return "kafka://" + self.bootstrap
 
     def _java(self, main: str, *args: str) -> list[str]:
-        return ["java", "-Xms128m", "-Xmx" + self.heap, "-Djava.awt.headless=true",
+        return ["java", "-Xms128m", "-Xmx" + self.heap, *self.jvm, "-Djava.awt.headless=true",
                 "-Dlog4j2.configurationFile=" + os.path.join(self.dir, "log4j2.properties"),
                 "-cp", os.path.join(self.jars, "*"), main, *args]
 

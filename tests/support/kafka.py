@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from hopseal_host.kafka_broker import CACHE, JARS, KafkaBroker, kafka_version, required, unavailable  # noqa: F401
+from hopseal_host.kafka_broker import CACHE, FAST_START, JARS, KafkaBroker, kafka_version, required, unavailable  # noqa: F401
 
 _skipped: list[str] = []
 
@@ -25,7 +25,7 @@ def kafka_broker():
             pytest.fail("the Kafka tests must run here (HOPSEAL_REQUIRE_KAFKA=1), but " + reason, pytrace=False)
         _skipped.append(reason)
         pytest.skip("Kafka tests skipped: " + reason)
-    broker = KafkaBroker()
+    broker = KafkaBroker(jvm=FAST_START)
     try:
         broker.start()
     except Exception:
