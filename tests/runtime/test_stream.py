@@ -5,6 +5,10 @@ import asyncio
 
 from hopseal.errors import DecodeError
 from hopseal.node import Node
+from hopseal.secure import resume
+from hopseal.secure.channel import SecureChannelListener, create_secure_channel
+from hopseal.secure.trust import channel_only
+from hopseal.services.basic import Echo
 from hopseal.services import stream_service as svcmod
 from hopseal.services.stream import StreamConsumer, StreamPair, StreamProducer
 from hopseal.transport.tcp import TCPTransport
@@ -380,9 +384,6 @@ def test_producer_pushes_again_after_the_hub_restarts():
 def test_secure_channel_over_two_streams_like_alice_and_bob():
     quiet()
     from test_channel import CRYPTO, vaults
-    from hopseal.secure.channel import SecureChannelListener, create_secure_channel
-    from hopseal.services.basic import Echo
-    from hopseal.secure.trust import channel_only
 
     async def main():
         h, svc, store, hop = await hub()
@@ -420,8 +421,6 @@ def test_secure_channel_over_two_streams_like_alice_and_bob():
 def test_a_saved_channel_end_resumes_exactly_once_and_a_lost_one_is_counted():
     quiet()
     from test_channel import CRYPTO, vaults
-    from hopseal.secure import resume
-    from hopseal.secure.channel import SecureChannelListener, create_secure_channel
 
     class Sink:
         """The application: records each message and the channel's state after it, together."""
