@@ -19,6 +19,7 @@ import re
 import signal
 import sqlite3
 import time
+import uuid
 
 import pytest
 
@@ -31,13 +32,18 @@ PLAINTEXT = (b"temperature=", b"reading 1 from", b"from board1")
 class Streams:
     """What a test needs of an engine: the hub's URL and every record the store holds."""
 
-    def __init__(self, name: str, url: str, records) -> None:
+    def __init__(self, name: str, url: str, records, restart=None, readings: float = 0.3) -> None:
         self.name = name
         self.url = url
         self.records = records  # () -> list[bytes], every stored record of every stream
+        self.restart = restart  # () -> None: kill the engine's own server and start it again (Kafka's broker)
+        # seconds between the board's readings: its producer holds 16 and waits 10 s for room, so an
+        # outage longer than 16 x this + 10 s drops readings (counted); a Kafka broker's restart
+        # (5-15 s on a busy machine) plus the board's retry back-off can outlast what 0.3 s allows
+        self.readings = readings
 
 
-def _sqlite(tmp_path) -> Streams:
+def _sqlite(tmp_path, request) -> Streams:
     path = str(tmp_path / "hub-streams.sqlite3")
 
     def records() -> list[bytes]:
@@ -50,12 +56,25 @@ def _sqlite(tmp_path) -> Streams:
     return Streams("sqlite", "sqlite://" + path, records)
 
 
-ENGINES = {"sqlite": _sqlite}
+def _kafka(tmp_path, request) -> Streams:
+    broker = request.getfixturevalue("kafka_broker")  # skips (or fails in CI) where no broker can run
+    from support.kafka import read_topics
+
+    prefix = "sys%s." % uuid.uuid4().hex[:8]  # one broker per session: each test its own topics
+
+    def records() -> list[bytes]:  # read back with a plain Kafka consumer, the index topic aside
+        topics = asyncio.run(read_topics(broker.bootstrap, prefix))
+        return [r.value for topic, recs in topics.items() if not topic.endswith("__indexes") for r in recs]
+
+    return Streams("kafka", "%s?prefix=%s" % (broker.url, prefix), records, lambda: broker.restart(kill=True), 1.0)
+
+
+ENGINES = {"sqlite": _sqlite, "kafka": _kafka}
 
 
 @pytest.fixture(params=sorted(ENGINES))
 def streams(request, tmp_path) -> Streams:
-    return ENGINES[request.param](tmp_path)
+    return ENGINES[request.param](tmp_path, request)
 
 
 class HubProc:
@@ -131,7 +150,7 @@ def test_board_to_application_through_streams_survives_restarts(tmp_path, stream
     json.dump(board, open(board_file, "w"))
     link = str(tmp_path / "board1")
     vb = hopseal("board1", "virtual-board", "--board", board_file, "--name", "board1", "--link", link, "--romfs",
-                 "--vault", str(tmp_path / "board1-flash"), "--readings", "0.3", "--ping-interval", "0.5")
+                 "--vault", str(tmp_path / "board1-flash"), "--readings", str(streams.readings), "--ping-interval", "0.5")
     procs.append(vb)
 
     def start_gateway() -> Child:
@@ -188,6 +207,11 @@ def test_board_to_application_through_streams_survives_restarts(tmp_path, stream
         time.sleep(1)
         procs.append(hub.start())
         progress(3, "after the hub was killed")
+
+        # 5. Kafka: the broker is killed (-9) and started again during traffic
+        if streams.restart is not None:
+            streams.restart()
+            progress(3, "after the %s broker was killed" % streams.name)
     finally:
         for p in reversed(procs):
             p.stop()
