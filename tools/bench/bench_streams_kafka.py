@@ -16,8 +16,12 @@ msgs/s is reported:
   kafka_plain_pull      aiokafka consumer (assigned, from offset 0) getmany(max_records=100)
 
 and the ratios stream/plain (push against acked and against batched, pull against pull): what the
-stream layer costs over using Kafka directly. Without java, the jars or aiokafka: one note and no
-RESULT lines.
+stream engine costs over using Kafka directly. Then the whole stream layer: a hub process on Kafka
+(`hopseal hub --streams kafka://…`) with bench_streams.py's protocol client (hub_kafka_push: each
+push awaiting its confirm; hub_kafka_pull: 100 per request) against the same plain figures, and
+bench_streams.py's latency board -> stream -> application (MicroPython producer, consumer polling
+every 10 ms) on Kafka, beside the same messages through a relay at that hub (no store). Without
+java, the jars or aiokafka: one note and no RESULT lines.
 
     python tools/bench/bench_streams_kafka.py [--quick] [--n N]
 """
@@ -26,7 +30,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import time
 import uuid
 
@@ -119,6 +125,37 @@ async def bench_size(bootstrap: str, size: int) -> dict[str, float]:
     return {name: median(xs) for name, xs in rounds.items()}
 
 
+def through_hub(broker: KafkaBroker) -> dict[str, float]:
+    """bench_streams.py's protocol client (push awaiting each confirm, pull 100 at a time) and its
+    board -> stream -> application latency, against a hub process whose streams are in Kafka."""
+    import bench_streams  # tools/bench: the same client and latency probe as for SQLite
+
+    from hopseal.compat import set_log_sink
+    from hopseal_host.procs import free_port
+    from hopseal_host.procs import cli as hopseal
+
+    set_log_sink(lambda *a: None, 40)
+    tmp = tempfile.mkdtemp(prefix="hopseal-bench-kafka-")
+    os.environ["HOPSEAL_HOME"] = os.path.join(tmp, "home")
+    port = free_port()
+    url = "%s?prefix=benchhub%s." % (broker.url, uuid.uuid4().hex[:8])
+    hub = hopseal("hub", "-q", "hub", "--listen", "127.0.0.1:%d" % port, "--control", "", "--relay-policy", "open",
+                  "--streams", url)
+    out: dict[str, float] = {}
+    try:
+        hub.wait_for("listening on", 60)
+        for size, tag in SIZES:
+            out["push", tag], out["pull", tag] = asyncio.run(bench_streams.throughput(port, size, tag))
+        lat, _ = asyncio.run(bench_streams.latency(port, "stream", 0.01))
+        out["p50"], out["p95"] = bench_streams.pct(lat, 0.5), bench_streams.pct(lat, 0.95)
+        lat, _ = asyncio.run(bench_streams.latency(port, "relay", 0))
+        out["direct_p50"] = bench_streams.pct(lat, 0.5)
+    finally:
+        hub.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
 def main() -> int:
     # aiokafka warns while a new topic's leader is being elected; the figures are what this prints
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
@@ -129,16 +166,28 @@ def main() -> int:
     broker = KafkaBroker()
     broker.start()
     try:
-        print("Apache Kafka %s, single-node KRaft broker on %s; push %d, pull %d records per path and round, "
-              "median of %d rounds" % (kafka_version(), broker.bootstrap, N, N_PULL, ROUNDS))
+        print("Apache Kafka %s, single-node KRaft broker on %s; engine: push %d, pull %d records per path and "
+              "round, median of %d rounds" % (kafka_version(), broker.bootstrap, N, N_PULL, ROUNDS))
+        plain = {}
         for size, tag in SIZES:
             r = asyncio.run(bench_size(broker.bootstrap, size))
+            plain[tag] = r
             for name in ("stream_kafka_push", "kafka_plain_acked", "kafka_plain_batched", "stream_kafka_pull",
                          "kafka_plain_pull"):
                 print("RESULT %s[%s] %.0f msgs/s" % (name, tag, r[name]))
             print("RESULT stream_kafka_push/plain_acked[%s] %.3f x" % (tag, r["stream_kafka_push"] / r["kafka_plain_acked"]))
             print("RESULT stream_kafka_push/plain_batched[%s] %.3f x" % (tag, r["stream_kafka_push"] / r["kafka_plain_batched"]))
             print("RESULT stream_kafka_pull/plain_pull[%s] %.3f x" % (tag, r["stream_kafka_pull"] / r["kafka_plain_pull"]))
+        h = through_hub(broker)
+        for size, tag in SIZES:
+            print("RESULT hub_kafka_push[%s] %.0f msgs/s" % (tag, h["push", tag]))
+            print("RESULT hub_kafka_pull[%s] %.0f msgs/s" % (tag, h["pull", tag]))
+            print("RESULT hub_kafka_push/plain_acked[%s] %.3f x" % (tag, h["push", tag] / plain[tag]["kafka_plain_acked"]))
+            print("RESULT hub_kafka_pull/plain_pull[%s] %.3f x" % (tag, h["pull", tag] / plain[tag]["kafka_plain_pull"]))
+        print("RESULT e2e_mp_kafka_poll10ms_p50 %.1f ms" % h["p50"])
+        print("RESULT e2e_mp_kafka_poll10ms_p95 %.1f ms" % h["p95"])
+        print("RESULT e2e_mp_direct_relay_p50 %.1f ms" % h["direct_p50"])
+        print("RESULT e2e_kafka10ms/direct_p50 %.2f x" % (h["p50"] / h["direct_p50"]))
     finally:
         broker.cleanup()
     return 0
