@@ -147,3 +147,40 @@ def test_a_read_of_large_records_stops_near_a_mebibyte(kafka_broker):
             await s.close()
 
     asyncio.run(body())
+
+
+def test_topics_are_made_for_streams_and_indexes(kafka_broker):
+    """What Kafka itself says of the topics: one partition; streams keep everything until the hub
+    trims (no time or size retention) in 16 MiB segments; the index topic is compacted."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    prefix = "t%s." % uuid.uuid4().hex[:12]
+
+    async def body():
+        s = KafkaStore(kafka_broker.bootstrap, prefix=prefix)
+        await s.open()
+        try:
+            await s.create("cfg")
+        finally:
+            await s.close()
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
+        await admin.start()
+        try:
+            topics = {t["topic"]: t for t in await admin.describe_topics([prefix + "cfg", prefix + "__indexes"])}
+            resp = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, prefix + "cfg"),
+                                                 ConfigResource(ConfigResourceType.TOPIC, prefix + "__indexes")])
+        finally:
+            await admin.close()
+        configs = {}
+        for r in resp:
+            for _code, _msg, _type, name, entries in r.resources:
+                configs[name] = {e[0]: e[1] for e in entries}
+        return topics, configs
+
+    topics, configs = asyncio.run(body())
+    assert all(len(t["partitions"]) == 1 for t in topics.values())
+    stream = configs[prefix + "cfg"]
+    assert stream["cleanup.policy"] == "delete" and stream["retention.ms"] == "-1"
+    assert stream["retention.bytes"] == "-1" and stream["segment.bytes"] == str(16 << 20)
+    assert configs[prefix + "__indexes"]["cleanup.policy"] == "compact"

@@ -42,8 +42,15 @@ _TOPIC_MAX = 249              # Kafka's longest topic name
 _TOPIC_OK = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
 _HEX = "0123456789abcdef"
 _TOPIC_ALREADY_EXISTS = 36
-_STREAM_TOPIC = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
-_INDEX_TOPIC = {"cleanup.policy": "compact"}
+# segments of 16 MiB: records trimmed away leave the disk once their whole segment is behind
+# the log start, so a stream takes at most its retained bytes + 16 MiB (Kafka's 1 GiB default
+# would keep up to a GiB of trimmed records per stream)
+_STREAM_TOPIC = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1",
+                 "segment.bytes": str(16 << 20)}
+# every save appends a record: small segments rolled every 10 minutes get compacted, so what the
+# hub reads at open stays about one value per (client, stream), not every save since the last week
+_INDEX_TOPIC = {"cleanup.policy": "compact", "segment.bytes": str(8 << 20), "segment.ms": "600000",
+                "min.cleanable.dirty.ratio": "0.1"}
 
 
 def topic_part(name: str) -> str:
@@ -135,6 +142,8 @@ class KafkaStore(StreamStore):
     async def _call(self, what: str, aw):
         """Await a Kafka operation; any failure is one StreamError line."""
         if self._producer is None:
+            if asyncio.iscoroutine(aw):
+                aw.close()
             raise StreamError("the stream store is closed")
         try:
             return await asyncio.wait_for(aw, self.timeout)
