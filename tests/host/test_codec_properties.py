@@ -149,3 +149,81 @@ def test_address_length_limit_matches_codec():
     except HopsealError:
         return
     raise AssertionError("over-long address accepted")
+
+
+def _general(fn, data):
+    """('ok', value) or ('error', type) of `fn(data)`."""
+    try:
+        return "ok", fn(data)
+    except HopsealError as e:
+        return "error", type(e)
+
+
+def _same_outcome(fast, general):
+    if fast[0] != general[0]:
+        return False
+    if fast[0] == "error":
+        return fast[1] is general[1]
+    a, b = fast[1], general[1]
+    if isinstance(a, tuple):  # decode_plaintext: (kind, Message or None)
+        if a[0] != b[0] or (a[1] is None) != (b[1] is None):
+            return False
+        a, b = a[1], b[1]
+        if a is None:
+            return True
+    return same_message(a, b) and type(a.payload) is type(b.payload)
+
+
+# on a host the routing message and the secure-channel plaintext have a fast path
+# (hopseal_host.fastwire) for the form every sender writes; whatever it takes, the general decoder
+# gives the same Message, and whatever it does not take goes to the general decoder: the outcome is
+# the same for any bytes
+short_addresses = st.builds(Address, st.integers(0, 30), st.binary(max_size=260))
+short_messages = st.builds(Message, st.lists(short_addresses, max_size=26), st.lists(short_addresses, max_size=26),
+                           st.binary(max_size=70000) | st.binary(max_size=300))
+
+
+def _general_message(data):
+    from hopseal.wire.message import decode_fields
+
+    return decode_fields(cbor.decode(data))
+
+
+def _general_plaintext(data):
+    from hopseal.secure import payload
+
+    v = cbor.decode(data)
+    if not isinstance(v, list) or len(v) < 1 or not isinstance(v[0], list) or len(v[0]) < 2:
+        raise payload.DecodeError("not a SecureChannelPaddedMessage")
+    kind, fields = v[0][0], v[0][1]
+    if kind == payload.PAYLOAD:
+        if not isinstance(fields, list) or len(fields) != 1:
+            raise payload.DecodeError("malformed secure-channel Payload")
+        from hopseal.wire.message import decode_fields
+
+        return kind, decode_fields(fields[0], "secure-channel Payload")
+    if kind in (payload.REFRESH, payload.CLOSE):
+        return kind, None
+    raise payload.DecodeError("unknown secure-channel message type %r" % (kind,))
+
+
+@settings(max_examples=300, deadline=None)
+@given(short_messages, st.integers(0, 100_000), st.integers(0, 255), st.integers(0, 3))
+def test_fast_decoders_agree_with_the_general_ones(m, where, value, how):
+    from hopseal.secure.payload import decode_plaintext, encode_payload
+    from hopseal.wire import message
+    from hopseal_host import fastwire
+
+    assert message.fast_fields is fastwire.fields_at  # importing hopseal_host installed it
+
+    for raw, fast, general in ((m.encode(), decode_message, _general_message),
+                               (encode_payload(m.onward, m.return_, m.payload), decode_plaintext, _general_plaintext)):
+        raw = bytearray(raw)
+        if how == 1:
+            raw[where % len(raw)] = value  # a byte changed
+        elif how == 2:
+            del raw[where % len(raw):]  # cut short
+        elif how == 3:
+            raw.append(value)  # a byte too many
+        raw = bytes(raw)
+        assert _same_outcome(_general(fast, raw), _general(general, raw)), (how, raw[:80].hex())
