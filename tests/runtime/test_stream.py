@@ -497,3 +497,57 @@ def test_a_saved_channel_end_resumes_exactly_once_and_a_lost_one_is_counted():
             await n.stop()
 
     run(main())
+
+
+def test_beyond_the_replay_window_records_lost_to_retention_are_counted_and_nothing_is_delivered():
+    quiet()
+    from test_channel import CRYPTO, vaults
+
+    class L(svcmod.Limits):
+        max_stream_bytes = 1500  # about ten of these records
+
+    async def main():
+        h, svc, store, hop = await hub(L())
+        got = []
+        bob = Node("bob", crypto=CRYPTO)
+        TCPTransport(bob)
+        SecureChannelListener(bob, vaults()[1], "listener")
+        from hopseal.node import FunctionWorker
+
+        bob.start_worker("sink", FunctionWorker(lambda node, msg: got.append(bytes(msg.payload))))
+        bpair = StreamPair(bob, [hop], "b2a", "a2b", "bob", interval=0.02).start()
+        alice = Node("alice", crypto=CRYPTO)
+        TCPTransport(alice)
+        apair = StreamPair(alice, [hop], "a2b", "b2a", "alice", interval=0.02).start()
+        ch = await create_secure_channel(alice, vaults()[0], [apair.address, "listener"], timeout=30)
+        await alice.send([ch.encryptor_address, "sink"], b"first", [])
+        for _ in range(200):
+            if got:
+                break
+            await asyncio.sleep(0.02)
+        assert got == [b"first"]
+        # Bob's consumer stops; Alice sends 64 more, of which retention keeps only the last few
+        await bpair.consumer.close()
+        for i in range(64):
+            await alice.send([ch.encryptor_address, "sink"], b"m%d" % i, [])
+        await apair.producer.flush(20)
+        kept = await store.read("a2b", 0, 1000)
+        assert 0 < len(kept) < 33 and kept[0][0] > 3
+        # Bob's channel end reads on (same process: its keys are there): the records it gets are
+        # more than 32 nonces ahead of the last one it read: refused, counted, nothing delivered
+        cons = StreamConsumer(bob, [hop], "a2b", "bob", producer=bpair.producer.address, interval=0.02).start()
+        for _ in range(500):
+            if cons.records >= len(kept):
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
+        assert got == [b"first"]
+        assert bob.counters["stream_gap"] == kept[0][0] - 3  # msg1, msg3, "first" were read
+        assert bob.counters["channel_replay_or_window"] == len(kept)
+        await cons.close()
+        await bpair.close()
+        await apair.close()
+        for n in (alice, bob, h):
+            await n.stop()
+
+    run(main())

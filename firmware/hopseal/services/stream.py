@@ -118,6 +118,12 @@ class _Client:
         self.ids += 1
         return self.ids
 
+    def _route_gone(self):
+        """True when the stream route's first hop is a local worker that is gone (the connection
+        it went over closed): create again now rather than after a timeout."""
+        first = self.route[0] if self.route else None
+        return first is not None and first.tt == 0 and first.value not in self.node.workers
+
     async def _create(self):
         protocol, body, ret = await self.req.ask(_hops(self.hub) + [self.service], sp.create(self.stream), sp.CREATE)
         if protocol == sp.ERROR:
@@ -197,7 +203,7 @@ class StreamProducer(_Client):
         self.wake.set()
 
     async def _step(self):
-        if self.route is None:
+        if self.route is None or self._route_gone():
             await self._create()
             self.ready.set()
         if not self.queue:
@@ -255,7 +261,7 @@ class StreamConsumer(_Client):
 
     async def _step(self):
         node = self.node
-        if self.route is None:
+        if self.route is None or self._route_gone():
             await self._create()
             protocol, body, _ = await self.req.ask(_hops(self.hub) + [self.index_service],
                                                    sp.index_get(self.client_id, self.stream), sp.INDEX)
