@@ -18,7 +18,6 @@ once, in one line.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -26,12 +25,7 @@ import sys
 
 import pytest
 from support.procs import ROOT, free_port, hopseal, py_env
-
-from hopseal.compat import wall_time
-from hopseal.node import Node
-from hopseal.secure.channel import create_secure_channel
-from hopseal.secure.vault import create_vault
-from hopseal.transport.tcp import TCPTransport
+from support.scenarios import secure_echo_via_relay
 
 VIRTUAL_BOARD = os.path.join(ROOT, "boards", "unix.json")
 
@@ -164,33 +158,16 @@ def dut(request, hub, tmp_path):
         d.close()
 
 
-def channel_to_board(hub_port: int, relay: str, text: str) -> str:
-    """A client with its own identity opens a secure channel to the board's `api` through its relay
-    at the hub and calls the board's echo (reachable only through a channel); returns the board's
-    identifier as the channel verified it."""
-    from hopseal_host.crypto_host import HostCrypto
-
-    async def go():
-        crypto = HostCrypto()
-        node = Node("client", crypto=crypto)
-        TCPTransport(node)
-        me = create_vault(crypto, wall_time())
-        try:
-            ch = await create_secure_channel(node, me, ["1#127.0.0.1:%d" % hub_port, "forward_to_" + relay, "api"],
-                                             timeout=60)
-            r = await node.send_and_receive([ch.encryptor_address, "echo"], text.encode(), 30)
-            assert r.payload == text.encode()
-            return ch.peer()
-        finally:
-            await node.stop()
-
-    return asyncio.run(go())
+def channel_to_board(hub: Hub, relay: str, text: str) -> str:
+    """A client's secure channel to the board's `api` through its relay, the board's echo through
+    it; the board's identifier as the channel verified it."""
+    return secure_echo_via_relay(hub, relay, text, timeout=60)
 
 
 def test_deployed_board_links_registers_and_answers_end_to_end(dut, hub):
     dut.expect("identity " + dut.identifier, since=0)  # the identity deploy created is the one it runs with
     dut.expect("relay forward_to_%s registered" % dut.name)
-    assert channel_to_board(hub.port, dut.name, "hello %s" % dut.name) == dut.identifier
+    assert channel_to_board(hub, dut.name, "hello %s" % dut.name) == dut.identifier
     dut.expect("secure channel to the hub up", since=0)  # its own channel, to the hub it was told to trust
     dut.expect("acknowledged", since=0)  # its readings reach the hub's readings service
 
@@ -203,7 +180,7 @@ def test_board_reset_and_return(dut, hub):
     dut.expect("identity " + dut.identifier)  # the same identity after the reset
     dut.expect("relay forward_to_%s registered" % dut.name)
     try:
-        peer = channel_to_board(hub.port, dut.name, "back again")
+        peer = channel_to_board(hub, dut.name, "back again")
     except Exception as e:
         raise AssertionError("no channel to the board after its reset (%s):\n%s" % (e, dut.gw.log(60)))
     assert peer == dut.identifier

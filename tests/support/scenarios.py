@@ -96,9 +96,10 @@ def echo_via_relay(hub: Hub, relay: str, text: str, timeout: float = 10) -> None
     assert bare.decode_string(r.payload) == text.upper()
 
 
-def secure_echo_via_relay(hub: Hub, relay: str, text: str, timeout: float = 20) -> None:
+def secure_echo_via_relay(hub, relay: str, text: str, timeout: float = 20) -> str:
     """A client with its own identity opens a secure channel to the board's `api` through the
-    board's relay at the hub, and the board's (channel-only) echo answers through it."""
+    board's relay at the hub (anything with a `port`), and the board's (channel-only) echo answers
+    through it. Returns the board's identifier as the channel verified it."""
     from hopseal.secure.channel import create_secure_channel
     from hopseal.compat import wall_time
     from hopseal.secure.vault import create_vault
@@ -113,11 +114,13 @@ def secure_echo_via_relay(hub: Hub, relay: str, text: str, timeout: float = 20) 
             ch = await create_secure_channel(node, me, ["1#127.0.0.1:%d" % hub.port, "forward_to_" + relay, "api"],
                                              timeout=timeout)
             r = await node.send_and_receive([ch.encryptor_address, "echo"], text.encode(), timeout)
-            return r.payload
+            return r.payload, ch.peer()
         finally:
             await node.stop()
 
-    assert asyncio.run(go()) == text.encode()
+    payload, peer = asyncio.run(go())
+    assert payload == text.encode()
+    return peer
 
 
 class Console:

@@ -6,7 +6,6 @@ deploy printed is the one a peer verifies in the secure channel. `board list` fi
 `board console` (driven through a real pty) shows its lines, resets it and leaves with Ctrl-]; a
 second deploy stops the running firmware with the link's STOP frame and keeps its identity.
 """
-import asyncio
 import json
 import os
 import pty
@@ -17,13 +16,7 @@ import time
 
 import pytest
 from support.procs import ROOT, hopseal, py_env
-from support.scenarios import Hub, gateway, wait_line
-
-from hopseal.compat import wall_time
-from hopseal.node import Node
-from hopseal.secure.channel import create_secure_channel
-from hopseal.secure.vault import create_vault
-from hopseal.transport.tcp import TCPTransport
+from support.scenarios import Hub, gateway, secure_echo_via_relay, wait_line
 
 BOARD = os.path.join(ROOT, "boards", "unix.json")
 
@@ -38,28 +31,6 @@ def listed(port):
     rows = [x for x in json.loads(r.stdout) if x["port"] == port]
     assert len(rows) == 1, r.stdout
     return r.returncode, rows[0]
-
-
-def peer_identifier_via_relay(hub_port, relay, text="hello deployed board"):
-    """Open a secure channel to the board's api through its relay; echo through it; return the
-    identifier the channel verified."""
-    from hopseal_host.crypto_host import HostCrypto
-
-    async def go():
-        crypto = HostCrypto()
-        node = Node("client", crypto=crypto)
-        TCPTransport(node)
-        me = create_vault(crypto, wall_time())
-        try:
-            ch = await create_secure_channel(node, me, ["1#127.0.0.1:%d" % hub_port, "forward_to_" + relay, "api"],
-                                             timeout=30)
-            r = await node.send_and_receive([ch.encryptor_address, "echo"], text.encode(), 20)
-            assert r.payload == text.encode()
-            return ch.peer()
-        finally:
-            await node.stop()
-
-    return asyncio.run(go())
 
 
 class PtyConsole:
@@ -168,7 +139,7 @@ def test_bare_board_deploy_run_list_console_redeploy(hub, tmp_path):
         con = PtyConsole(port)
         con.read_until(b"through the gateway")
         try:
-            peer = peer_identifier_via_relay(hub.port, "dep")
+            peer = secure_echo_via_relay(hub, "dep", "hello deployed board", timeout=30)
         except Exception as e:
             raise AssertionError("no channel to the board (%s):\n%s" % (e, gw.log(60)))
         assert peer == identifier
