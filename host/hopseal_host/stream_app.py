@@ -11,7 +11,8 @@ delivery: at-least-once) is refused by the channel's replay window, and each rea
 once, in order. What it cannot do, and counts:
 - a record for a channel end this application no longer has (its state was lost: a new --db, or
   a channel replaced since) cannot be decrypted: `undeliverable` (the consumer's
-  stream_undeliverable counter), with one log line per channel;
+  stream_undeliverable counter, logged at most every 10 s, and in the line this program prints
+  when it stops);
 - a copy of a record already recorded: `replays` (the channel's replay/window counter);
 - a jump of more than 32 nonces ahead of the last one read (records dropped by retention
   before they were read): refused by the window, counted in `replays` too; that channel cannot
