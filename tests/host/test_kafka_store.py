@@ -184,3 +184,58 @@ def test_topics_are_made_for_streams_and_indexes(kafka_broker):
     assert stream["cleanup.policy"] == "delete" and stream["retention.ms"] == "-1"
     assert stream["retention.bytes"] == "-1" and stream["segment.bytes"] == str(16 << 20)
     assert configs[prefix + "__indexes"]["cleanup.policy"] == "compact"
+
+
+def test_trim_far_past_the_first_records_bisects_to_the_exact_cut(kafka_broker):
+    """A cut beyond the 500 records scanned first is found by bisection, at the same record a
+    scan would give; bytes and counts follow; what is left reads back in order."""
+    async def body():
+        s = KafkaStore(kafka_broker.bootstrap, prefix="t%s." % uuid.uuid4().hex[:12])
+        await s.open()
+        try:
+            await s.create("long")
+            sizes = [10 + (i * 7) % 23 for i in range(1300)]
+            for i in range(0, 1300, 100):
+                await asyncio.gather(*[s.append("long", b"%d" % j + b"x" * (sizes[j] - len(b"%d" % j)))
+                                       for j in range(i, i + 100)])
+            keep = sum(sizes[-37:]) + 5  # the last 37 records fit, the 38th from the end does not
+            assert await s.trim("long", keep) == 1300 - 37
+            got = await s.read("long", 0, 1000)
+            assert [i for i, _ in got] == list(range(1263, 1300))
+            assert [len(d) for _, d in got] == sizes[-37:]
+            info = next(x for x in await s.streams() if x["name"] == "long")
+            assert info == {"name": "long", "next_index": 1300, "records": 37, "bytes": sum(sizes[-37:])}
+            assert await s.trim("long", keep) == 0
+        finally:
+            await s.close()
+        s = KafkaStore(kafka_broker.bootstrap, prefix=s.prefix)  # a hub started again sees the same
+        await s.open()
+        try:
+            info = next(x for x in await s.streams() if x["name"] == "long")
+            assert info == {"name": "long", "next_index": 1300, "records": 37, "bytes": sum(sizes[-37:])}
+        finally:
+            await s.close()
+
+    asyncio.run(body())
+
+
+def test_hubs_with_different_prefixes_do_not_see_each_others_streams(kafka_broker):
+    async def body():
+        a = KafkaStore(kafka_broker.bootstrap, prefix="a%s." % uuid.uuid4().hex[:12])
+        b = KafkaStore(kafka_broker.bootstrap, prefix="b%s." % uuid.uuid4().hex[:12])
+        await a.open()
+        await b.open()
+        try:
+            await a.create("same")
+            await a.append("same", b"from a")
+            await a.save_index("c", "same", 1)
+            assert not await b.exists("same")
+            assert await b.create("same") is True
+            assert await b.read("same", 0, 10) == []
+            assert await b.get_index("c", "same") is None
+            assert [x["name"] for x in await b.streams()] == ["same"]
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(body())
