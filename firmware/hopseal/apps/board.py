@@ -77,6 +77,12 @@ class SerialBoardLink(BoardLink):
         conn.on_link_down.append(lambda c, why: self._fire(self.on_link_down, why))
         conn.on_time = set_clock
         self.conn = conn
+        # What the link needs at its first HELLO and TIME, imported now while the heap is in few
+        # pieces: a module loaded later, into a heap the node has cut up, can fail to find room
+        # (a deployed .mpy board at 320K failed every link up importing serial_arq)
+        from . import board_clock  # noqa: F401
+        if cfg.get("max_message"):
+            from ..wire import serial_arq  # noqa: F401
 
     async def run(self):
         """Run until the stream ends (on a board: never; the virtual board: when unplugged)."""
