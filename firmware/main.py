@@ -77,6 +77,10 @@ def preload(cfg):
         names += ["transport/tcp", "wire/tcp_frame"]
     if cfg.get("relay"):
         names.append("services/relay")
+    if cfg.get("outlets"):
+        names.append("services/portal")
+    if cfg.get("outlets") or cfg.get("heap_report"):
+        names.append("apps/board_extras")
     root = hopseal.__file__[: -len("__init__.py")]
     sized = []
     for n in names:

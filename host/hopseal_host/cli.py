@@ -173,7 +173,7 @@ def cmd_tcp_outlet_create(args: argparse.Namespace) -> int:
     crypto = host_crypto()
     asyncio.run(serve_node(args.control, name="outlet", listen=args.listen, forwards=[], crypto=crypto,
                            vault=open_identity(args.vault, crypto), authorized=args.authorized or None,
-                           relay=args.relay, relay_at=args.hub, outlets=[(args.at, args.to)]))
+                           relay=args.relay, relay_at=args.hub, outlets=[(args.at, args.to)], portal_chunk=args.chunk))
     return 0
 
 
@@ -182,7 +182,8 @@ def cmd_tcp_inlet_create(args: argparse.Namespace) -> int:
     vault = open_identity(args.vault, crypto) if "/secure/" in args.to else None
     asyncio.run(serve_node(args.control, name="inlet", listen=None, forwards=[], crypto=crypto, vault=None,
                            services=False,
-                           inlets=[(args.from_, _inlet_route(args.to, vault, args.authorized, args.timeout))]))
+                           inlets=[(args.from_, _inlet_route(args.to, vault, args.authorized, args.timeout))],
+                           portal_chunk=args.chunk))
     return 0
 
 
@@ -541,6 +542,8 @@ def _portal_parsers(sub) -> None:
                     help="the node's identity file (default $HOPSEAL_HOME/identity)")
     oc.add_argument("--authorized", type=identifier_arg, action="append", default=[], metavar="IDENTIFIER",
                     help="accept secure channels only from this identifier (repeatable)")
+    oc.add_argument("--chunk", type=int, default=None, metavar="BYTES",
+                    help="bytes read from the target per Payload (default 49152)")
     _control_arg(oc)
     oc.set_defaults(func=cmd_tcp_outlet_create)
 
@@ -562,6 +565,10 @@ def _portal_parsers(sub) -> None:
                     help="accept only this identifier at the far end of each channel (repeatable)")
     ic.add_argument("--timeout", type=float, default=10.0, metavar="S",
                     help="seconds to wait for the secure channels (default 10)")
+    ic.add_argument("--chunk", type=int, default=None, metavar="BYTES",
+                    help="bytes read from a client per Payload (default 49152); toward a board, at most its "
+                    "max_message less the channels' overhead, and small enough for its heap: 1024 for an ESP32 "
+                    "(serial-link.md §8, tests/system/test_board_portal.py)")
     _control_arg(ic)
     ic.set_defaults(func=cmd_tcp_inlet_create)
 

@@ -15,6 +15,18 @@ Prints `RESULT <name> <value> <unit>` lines:
   wire_efficiency_<N>              payload bytes per wire byte (what a real UART's rate is scaled by)
   est_goodput_115200_<N>           payload bytes/s those wire bytes allow on a 115200-baud UART (8N1)
   vboard_echo_round_trips_per_s    sequential echo round trips to the virtual board (MicroPython)
+The reliable link (serial-link.md §8) against the version-1 link, 1024-byte messages, over a
+socket pair through a line that damages bits (hopseal_host.line_faults) in both directions:
+  link_v1_goodput_ber0 / link_reliable_goodput_ber0 / link_reliable_vs_v1_ber0
+                                   payload B/s of each link on a clean line, and the ratio
+  link_reliable_goodput_ber1e-3 / link_reliable_ber1e-3_vs_ber0
+                                   the reliable link at BER 1e-3 (every message arrives), and the
+                                   ratio to its clean-line goodput
+  link_v1_delivered_ber1e-3        the fraction of messages the v1 link delivers at BER 1e-3
+The board's portal under MicroPython (the virtual board, unix board file, an outlet to a local TCP
+server; the host runs the inlet on the serial connection, no channel):
+  vboard_portal_bytes_per_s / vboard_portal_vs_raw
+                                   a download through the portal, and its ratio to pty_raw_bytes_per_s
 A pty has no baud rate: raw and goodput figures measure the software on both ends.
 """
 from __future__ import annotations
@@ -184,6 +196,114 @@ async def vboard_round_trips(n: int) -> float:
         vb.stop()
 
 
+async def _relay(reader, writer, faults):
+    while True:
+        data = await reader.read(4096)
+        if not data:
+            break
+        writer.write(faults.apply(data))
+        await writer.drain()
+
+
+async def lossy_goodput(reliable: bool, ber: float, count: int, size: int = 1024, timeout: float = 300):
+    """(payload B/s, fraction delivered) of `count` messages board -> host over a damaging line."""
+    import socket
+
+    from hopseal_host.line_faults import LineFaults
+
+    bs, r1 = socket.socketpair()
+    r2, hs = socket.socketpair()
+    br, bw = await asyncio.open_connection(sock=bs)
+    a_r, a_w = await asyncio.open_connection(sock=r1)
+    b_r, b_w = await asyncio.open_connection(sock=r2)
+    hr, hw = await asyncio.open_connection(sock=hs)
+    relays = [asyncio.create_task(_relay(a_r, b_w, LineFaults(1, ber))),
+              asyncio.create_task(_relay(b_r, a_w, LineFaults(2, ber)))]
+    bn, hn = Node("board"), Node("host")
+    sink = Sink()
+    sink.want = count
+    hn.start_worker("sink", sink)
+    mm = {} if reliable else {"max_message": None}
+    b = SerialConnection(bn, br, bw, "host", "board", interval=0.5, down_after=100, **mm)
+    h = SerialConnection(hn, hr, hw, "board", "gw", interval=0.5, down_after=100, speak_first=False, **mm)
+    await h.start()
+    await b.start()
+    while not (b.up and h.up):
+        await asyncio.sleep(0.01)
+    payload = payload_of(size)
+    t0 = time.perf_counter()
+    for _ in range(count):
+        await bn.send(b.route_to("sink"), payload)
+    try:
+        await asyncio.wait_for(sink.done.wait(), timeout if reliable else 3)
+    except asyncio.TimeoutError:
+        if reliable:
+            raise
+    dt = time.perf_counter() - t0
+    await b.close()
+    await h.close()
+    for t in relays:
+        t.cancel()
+    for w in (a_w, b_w):
+        w.close()
+    return sink.bytes / dt, sink.n / count
+
+
+async def vboard_portal(total: int) -> float:
+    """Bytes/s of a download through the virtual board's outlet (MicroPython) over a pty."""
+    import socket
+    import threading
+
+    from hopseal.services.portal import Inlet
+    from hopseal_host.virtual_board import VirtualBoard
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    block = os.urandom(65536)
+
+    def serve():
+        c, _ = srv.accept()
+        left = total
+        while left > 0:
+            k = min(left, len(block))
+            c.sendall(block[:k])
+            left -= k
+        c.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    vb = VirtualBoard("bench", None, args=["--ping-interval", "1", "--outlet", "127.0.0.1:%d" % srv.getsockname()[1]]).start()
+    try:
+        host = await SerialPortStream.open(vb.path, 115200, "vboard")
+        hn = Node("host")
+        h = SerialConnection(hn, host, host, "vboard", "gw", interval=1.0, speak_first=False)
+        await h.start()
+        for _ in range(500):
+            if h.up:
+                break
+            await asyncio.sleep(0.02)
+        inlet = await Inlet(hn, h.route_to("outlet"), chunk=2048).listen("127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", inlet.port)
+        t0 = time.perf_counter()
+        got = 0
+        while got < total:
+            d = await asyncio.wait_for(reader.read(1 << 16), 60)
+            if not d:
+                break
+            got += len(d)
+        dt = time.perf_counter() - t0
+        writer.close()
+        await inlet.close()
+        await h.close()
+        host.close()
+        if got < total:
+            raise RuntimeError("the portal closed after %d of %d bytes" % (got, total))
+        return got / dt
+    finally:
+        vb.stop()
+        srv.close()
+
+
 def result(name: str, value, unit: str) -> None:
     print("RESULT %s %s %s" % (name, value, unit), flush=True)
 
@@ -205,6 +325,20 @@ async def main(quick: bool) -> None:
         result("wire_efficiency_%d" % size, "%.4f" % (size / wire), "ratio")
         result("est_goodput_115200_%d" % size, "%.0f" % (11520 * size / wire), "B/s")
     result("vboard_echo_round_trips_per_s", "%.0f" % await vboard_round_trips(50 if quick else 300), "round-trip/s")
+    n = 300 if quick else 2000
+    v1, _ = await lossy_goodput(False, 0.0, n)
+    rel, _ = await lossy_goodput(True, 0.0, n)
+    result("link_v1_goodput_ber0", "%.0f" % v1, "B/s")
+    result("link_reliable_goodput_ber0", "%.0f" % rel, "B/s")
+    result("link_reliable_vs_v1_ber0", "%.3f" % (rel / v1), "ratio")
+    lossy, _ = await lossy_goodput(True, 1e-3, n // 10)
+    result("link_reliable_goodput_ber1e-3", "%.0f" % lossy, "B/s")
+    result("link_reliable_ber1e-3_vs_ber0", "%.3f" % (lossy / rel), "ratio")
+    _, frac = await lossy_goodput(False, 1e-3, n // 10)
+    result("link_v1_delivered_ber1e-3", "%.3f" % frac, "ratio")
+    portal = await vboard_portal((1 if quick else 4) << 20)
+    result("vboard_portal_bytes_per_s", "%.0f" % portal, "B/s")
+    result("vboard_portal_vs_raw", "%.4f" % (portal / raw), "ratio")
 
 
 if __name__ == "__main__":

@@ -149,6 +149,10 @@ class Board:
             from .board_streams import BoardStreams  # imported now, while the heap is in one piece
 
             self.streams = BoardStreams(self)
+        if cfg.get("outlets"):
+            from .board_extras import start_outlets  # imported only when configured
+
+            start_outlets(self, cfg)
         self.ups = 0
         self.probes = 0
         self._relay_task = None
@@ -356,6 +360,10 @@ class Board:
             asyncio.create_task(wait_for_clock(wifi, lambda: self._secure(cfg), self._gateway_time if wifi else None))
         if cfg.get("readings") and cfg.get("vault") is not None:
             asyncio.create_task(self._readings_loop(cfg["readings"]))
+        if cfg.get("heap_report"):
+            from .board_extras import heap_loop
+
+            asyncio.create_task(heap_loop(self, cfg["heap_report"]))
         why = await self.link.run()
         await self.node.stop()
         if why == "stopped by the host":  # transport/serial.py STOPPED_BY_HOST (serial-link.md §2.1)

@@ -41,6 +41,14 @@ Board file keys (boards/*.json; every key optional except "link"):
                     service (default "stream"; "stream_kafka" as on Ockam's Kafka-backed hub);
                     stream_client: the consumer's client id (default the board's name);
                     stream_interval: seconds between pulls when idle (default 0.25)
+    outlets         TCP outlets on the board (services/portal.py, issue 10): a list of
+                    "[ADDR=]HOST:PORT" (ADDR defaults to "outlet"): a TCP service the board reaches
+                    (on its LAN, or on the unix port the host) exposed to portal inlets; with a vault
+                    it is reachable only through a secure channel (from `authorized` if given)
+    portal_chunk    bytes a board portal reads from its TCP socket per Payload (default: a quarter
+                    of max_message, or max_body on a version-1 link): a Payload must fit the link
+    heap_report     seconds: print "heap used U free F, most used M, memory errors E" (after a
+                    collection; M the most of every report so far) every S seconds (tests, soak runs)
     clock_start     Unix seconds: set the board's clock to this at start (tests: 946684800, the
                     2000-01-01 a board without an RTC battery wakes up at). A board with a vault
                     whose clock reads before 2025 waits for the gateway's TIME (serial-link.md
@@ -71,6 +79,9 @@ DEFAULTS = {
     "stream_service": None,
     "stream_client": None,
     "stream_interval": None,
+    "outlets": None,
+    "portal_chunk": None,
+    "heap_report": None,
 }
 
 USAGE = """usage: main.py [BOARD_FILE] [--name N] [--link stdio|pty:PATH|tcp:HOST:PORT]
@@ -78,6 +89,7 @@ USAGE = """usage: main.py [BOARD_FILE] [--name N] [--link stdio|pty:PATH|tcp:HOS
                [--max-message B]
                [--vault DIR] [--readings S] [--hub-identifier ID]
                [--clock-start UNIX_SECONDS] [--stream-to S --stream-from S [--stream-peer ID]]
+               [--outlet [ADDR=]HOST:PORT ...] [--portal-chunk B] [--heap-report S]
 BOARD_FILE defaults to board.json; options override its keys."""
 
 
@@ -130,7 +142,11 @@ _OPTIONS = {
     "--stream-from": ("stream_from", str),
     "--stream-peer": ("stream_peer", str),
     "--stream-interval": ("stream_interval", float),
+    "--outlet": ("outlets", str),  # repeatable: appended
+    "--portal-chunk": ("portal_chunk", int),
+    "--heap-report": ("heap_report", float),
 }
+
 
 
 def configure(argv):
@@ -152,7 +168,10 @@ def configure(argv):
         if opt is None:
             raise ConfigError("unknown option %s\n%s" % (a, USAGE))
         try:
-            cfg[opt[0]] = opt[1](argv[i + 1])
+            v = opt[1](argv[i + 1])
+            if opt[0] == "outlets":
+                v = (cfg["outlets"] or []) + [v]
+            cfg[opt[0]] = v
         except ValueError:
             raise ConfigError("%s: bad value %r" % (a, argv[i + 1]))
         i += 2

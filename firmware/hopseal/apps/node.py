@@ -53,7 +53,7 @@ def outlet_arg(s):
 
 async def build(name="node", listen=None, forwards=(), crypto=None, services=True, max_frame=None, node=None,
                 vault=None, api="api", secure_only=(), authorized=None, relay=None, relay_at=None,
-                relay_interval=10, transport=None, outlets=(), inlets=()):
+                relay_interval=10, transport=None, outlets=(), inlets=(), portal_chunk=None):
     """Create (or extend) a node: TCP transport, default services, forwarders, listener.
 
     With a `vault` (the node's persistent identity) it also runs the secure-channel listener at
@@ -96,10 +96,12 @@ async def build(name="node", listen=None, forwards=(), crypto=None, services=Tru
                 from ..secure.trust import channel_only
 
                 access = channel_only(authorized or None)
-            portal.Outlet(node, host, port, address=oaddr).start(access)
+            kw = {"chunk": portal_chunk} if portal_chunk else {}
+            portal.Outlet(node, host, port, address=oaddr, **kw).start(access)
             say("tcp outlet %s -> %s" % (oaddr, hostport_text(host, port)))
         for (host, port), to in inlets:
-            inlet = await portal.Inlet(node, to if isinstance(to, (list, tuple, str)) else to(node)).listen(host, port)
+            kw = {"chunk": portal_chunk} if portal_chunk else {}
+            inlet = await portal.Inlet(node, to if isinstance(to, (list, tuple, str)) else to(node), **kw).listen(host, port)
             say("tcp inlet listening on %s" % hostport_text(host, inlet.port))
     listener = None
     if listen is not None:

@@ -246,6 +246,9 @@ class PortalEnd:
         except HopsealError as e:  # the path is gone (channel closed, connection lost)
             why = "sending failed: %s" % e
             return await self.close(False, why)
+        except MemoryError:  # a small heap: this connection goes (Disconnect), not the node
+            node.count("memory_errors")
+            why = "out of memory"
         await self.close(True, why)
 
     async def close(self, notify=False, why="closed"):

@@ -65,7 +65,7 @@ def _unwrap(o16, ref):
 class Arq:
     """One session of the reliable link between two ends (reset when the link goes up again)."""
 
-    def __init__(self, frag_max, max_message, peer_max_message, window=DEFAULT_WINDOW, rto_max_ms=2000):
+    def __init__(self, frag_max, max_message, peer_max_message, window=DEFAULT_WINDOW, rto_max_ms=2000, rx_buf=None):
         self.frag_max = frag_max  # data bytes per fragment: the frame limit less the RDATA header
         self.frag = frag_max
         self.max_message = max_message
@@ -89,9 +89,9 @@ class Arq:
         self._hdr = bytearray(3)
         # receiver
         self.rx_next = 0
-        self.rx_buf = None  # reassembly, max_message bytes, allocated on first use
+        self.rx_buf = rx_buf  # reassembly, max_message bytes: the link's (allocated at its start), or on first use
         self.rx_len = 0
-        self.rx_drop = False  # the message in progress is too long: its bytes are dropped
+        self.rx_drop = 0  # the message in progress is dropped: 1 too long, 2 no memory for it
         self.held = []  # [offset, bytes, flags] beyond a gap, by offset
         self.rx_held = 0  # bytes in `held`
         self.ack_due = False
@@ -104,13 +104,14 @@ class Arq:
         self.rx_dup = 0
         self.rx_gap = 0
         self.rx_too_big = 0
+        self.rx_no_memory = 0
         self.tx_too_big = 0
         self.messages_rx = 0
         self.messages_tx = 0
 
     def stats(self, d):
         for k in ("tx_fragments", "retransmits", "timeouts", "tx_bytes_resent", "rx_fragments", "rx_dup", "rx_gap",
-                  "rx_too_big", "tx_too_big", "messages_rx", "messages_tx", "frag", "rto"):
+                  "rx_too_big", "rx_no_memory", "tx_too_big", "messages_rx", "messages_tx", "frag", "rto"):
             d[k] = getattr(self, k)
         d["srtt"] = -1 if self.srtt is None else self.srtt
 
@@ -361,20 +362,26 @@ class Arq:
         msg = None
         if end and self.rx_len == 0 and not self.rx_drop:
             msg = bytes(data)  # a whole message in one fragment: no reassembly
-        elif self.rx_drop or self.rx_len + n > self.max_message:
-            self.rx_drop = True
+        elif self.rx_drop:
+            pass
+        elif self.rx_len + n > self.max_message:
+            self.rx_drop = 1  # too big
         else:
-            if self.rx_buf is None:
-                self.rx_buf = bytearray(self.max_message)
-            self.rx_buf[self.rx_len : self.rx_len + n] = data
-            self.rx_len += n
-            if end:
-                msg = bytes(memoryview(self.rx_buf)[: self.rx_len])
+            try:  # a fragmented heap: this message is lost (counted), not the link
+                if self.rx_buf is None:
+                    self.rx_buf = bytearray(self.max_message)
+                self.rx_buf[self.rx_len : self.rx_len + n] = data
+                self.rx_len += n
+                if end:
+                    msg = bytes(memoryview(self.rx_buf)[: self.rx_len])
+            except MemoryError:
+                self.rx_no_memory += 1
+                self.rx_drop = 2  # no memory
         if end:
-            if self.rx_drop:
+            if self.rx_drop == 1:
                 self.rx_too_big += 1
             self.rx_len = 0
-            self.rx_drop = False
+            self.rx_drop = 0
         if msg is not None:
             self.messages_rx += 1
             out.append(msg)

@@ -125,6 +125,7 @@ class SerialLink:
         # link (§8), used when the peer offers it too, with messages up to that size reassembled
         self.max_message = max_message
         self.window = window
+        self.rx_buf = None  # the reassembly buffer: made by the first session that needs it, then kept
         self.arq = None  # the reliable link's session (wire/serial_arq.py) while up with a v2 peer
         self.peer_max_message = None
         self.arq_lost = 0  # messages queued in a session that ended before they were acknowledged
@@ -295,7 +296,7 @@ class SerialLink:
             kw = {"rto_max_ms": self.interval_ms}
             if self.window:
                 kw["window"] = self.window
-            self.arq = Arq(self.tx_limit() - 3, self.max_message, self.peer_max_message, **kw)
+            self.arq = Arq(self.tx_limit() - 3, self.max_message, self.peer_max_message, rx_buf=self.rx_buf, **kw)
 
     def _go_up(self, restarted):
         self._new_arq()
@@ -308,6 +309,7 @@ class SerialLink:
     def _end_arq(self):
         a = self.arq
         if a is not None:
+            self.rx_buf = a.rx_buf
             self.arq_lost += len(a.queue)
             self.arq = None
 
