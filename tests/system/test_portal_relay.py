@@ -59,6 +59,7 @@ class _Handler(socketserver.BaseRequestHandler):
 class Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 256  # a real service's backlog: socketserver's 5 refuses 100 connects at once
 
     def __init__(self):
         super().__init__(("127.0.0.1", 0), _Handler)
