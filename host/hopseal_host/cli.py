@@ -19,7 +19,7 @@ import sys
 
 from hopseal.errors import ConfigError, HopsealError
 
-from . import logsetup
+from . import eventloop, logsetup
 from .home import exit_status, host_crypto, hostport, identifier_arg, open_identity, stop_on_signals
 from .limits import add_transport_args, transport_options
 from .status import output_arg
@@ -108,7 +108,7 @@ def cmd_node(args: argparse.Namespace) -> int:
         vault = open_identity(args.vault, crypto)
         kw.update(crypto=crypto, vault=vault, secure_only=args.secure_only, authorized=args.authorized or None)
     kw["inlets"] = [(hp, _inlet_route(text, vault, args.authorized, args.timeout)) for hp, text in args.inlet]
-    asyncio.run(serve_node(args.control, **kw))
+    eventloop.run(serve_node(args.control, **kw))
     return 0
 
 
@@ -171,7 +171,7 @@ def cmd_tcp_outlet_create(args: argparse.Namespace) -> int:
     if args.relay is None and args.listen is None:
         raise ConfigError("nothing could reach this outlet: give --relay NAME --hub HOST:PORT, or --listen HOST:PORT")
     crypto = host_crypto()
-    asyncio.run(serve_node(args.control, name="outlet", listen=args.listen, forwards=[], crypto=crypto,
+    eventloop.run(serve_node(args.control, name="outlet", listen=args.listen, forwards=[], crypto=crypto,
                            vault=open_identity(args.vault, crypto), authorized=args.authorized or None,
                            relay=args.relay, relay_at=args.hub, outlets=[(args.at, args.to)], portal_chunk=args.chunk))
     return 0
@@ -180,7 +180,7 @@ def cmd_tcp_outlet_create(args: argparse.Namespace) -> int:
 def cmd_tcp_inlet_create(args: argparse.Namespace) -> int:
     crypto = host_crypto()
     vault = open_identity(args.vault, crypto) if "/secure/" in args.to else None
-    asyncio.run(serve_node(args.control, name="inlet", listen=None, forwards=[], crypto=crypto, vault=None,
+    eventloop.run(serve_node(args.control, name="inlet", listen=None, forwards=[], crypto=crypto, vault=None,
                            services=False,
                            inlets=[(args.from_, _inlet_route(args.to, vault, args.authorized, args.timeout))],
                            portal_chunk=args.chunk))
@@ -206,7 +206,7 @@ def _relay_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_relay_create(args: argparse.Namespace) -> int:
     crypto = host_crypto()
-    asyncio.run(serve_node(args.control, name=args.relay, listen=None, forwards=[], crypto=crypto, vault=open_identity(args.vault, crypto),
+    eventloop.run(serve_node(args.control, name=args.relay, listen=None, forwards=[], crypto=crypto, vault=open_identity(args.vault, crypto),
                       secure_only=args.secure_only, authorized=args.authorized or None, relay=args.relay, relay_at=args.at,
                       relay_interval=args.ping_interval))
     return 0

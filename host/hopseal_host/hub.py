@@ -36,6 +36,7 @@ from hopseal.errors import ConfigError, HopsealError
 from hopseal.secure.trust import channel_only
 from hopseal.services.relay import CHANNEL, OPEN, RelayPolicy, RelayService
 
+from . import eventloop
 from .capture import Capture
 from .home import default_home, host_crypto, hostport, identifier_arg, open_identity, titled
 from .limits import add_transport_args, transport_options
@@ -260,5 +261,5 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    "relays_per_owner = 16, readings_from = [\"I…\"]); flags given here win")
     h.set_defaults(config_keys=True)
     add_log_format_arg(h)
-    h.set_defaults(func=lambda a: asyncio.run(serve(a)) or 0)
+    h.set_defaults(func=lambda a: eventloop.run(serve(a)) or 0)
     return h
