@@ -77,10 +77,12 @@ def preload(cfg):
         names += ["transport/tcp", "wire/tcp_frame"]
     if cfg.get("relay"):
         names.append("services/relay")
-    if cfg.get("outlets"):
+    if cfg.get("outlets") or cfg.get("inlets") or cfg.get("status_page"):
         names.append("services/portal")
-    if cfg.get("outlets") or cfg.get("heap_report"):
+    if cfg.get("outlets") or cfg.get("inlets") or cfg.get("heap_report"):
         names.append("apps/board_extras")
+    if cfg.get("status_page"):
+        names.append("apps/board_http")
     root = hopseal.__file__[: -len("__init__.py")]
     sized = []
     for n in names:

@@ -12,8 +12,12 @@
    end-to-end secure channel to the hub's `api` and sends readings to the hub's `readings`;
 5. a CPython client opens a secure channel to the board's `api` through the board's relay and
    calls the board's `echo`, timing each round trip;
-6. the wire captures of the hub and the gateway are searched for the plaintext: it is not there;
-7. streams (issue 11): a second board sends its readings over a secure channel through a pair of
+6. an HTTP client fetches the board's status page (issue 10) through a TCP inlet on the client's
+   host (`hopseal tcp-inlet create`) -> hub -> relay -> gateway -> the board's outlet `status`,
+   served in process on the board (no TCP port there), inside a secure channel to the board;
+7. the wire captures of the hub and the gateway are searched for the plaintext (the client's
+   messages, the readings, the page and its HTTP request): it is not there;
+8. streams (issue 11): a second board sends its readings over a secure channel through a pair of
    streams at the hub to an application (`hopseal stream receive`); the application is stopped
    while the board goes on, comes back and reads every reading, once, in order; the hub's stream
    store (SQLite) is searched for the plaintext: only ciphertext is there.
@@ -65,6 +69,43 @@ async def client(hub_port: int, relay: str, board_id: str, home: str) -> list[fl
     await ch.close()
     await node.stop()
     return rtts
+
+
+PAGE_MARKERS = [b"hopseal board status", b"HTTP/1.1 200 OK", b"GET / HTTP/1.1", b"last readings:"]
+
+
+def status_page_step(tmp: str, home: str, hub_port: int, relay: str, board_id: str, procs: list[Child]) -> bool:
+    """Step 6: the board's HTTP status page, fetched by urllib through an inlet here."""
+    import urllib.request
+
+    say("6. An HTTP client fetches the board's status page through a TCP inlet here -> hub -> %s -> gateway -> "
+        "the board's outlet" % relay)
+    port = free_port()
+    to = "/ip4/127.0.0.1/tcp/%d/service/%s/secure/api/service/status" % (hub_port, relay)
+    inlet = hopseal("inlet", "-q", "tcp-inlet", "create", "--from", "127.0.0.1:%d" % port, "--to", to,
+                    "--vault", os.path.join(home, "inlet"), "--control", "", "--timeout", "30")
+    procs.append(inlet)
+    inlet.wait_for("tcp inlet listening", 30)
+    say("   hopseal tcp-inlet create --from 127.0.0.1:%d --to %s" % (port, to))
+    times = []
+    body = b""
+    for _ in range(2):
+        t0 = time.perf_counter()
+        with urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=60) as r:
+            head = "HTTP/1.1 %d %s, Content-Length %s" % (r.status, r.reason, r.headers["Content-Length"])
+            body = r.read()
+        times.append((time.perf_counter() - t0) * 1000)
+    say("   GET http://127.0.0.1:%d/ -> %s, in %.0f ms (first, with the secure channel to the board) and %.0f ms"
+        % (port, head, times[0], times[1]))
+    lines = body.decode("utf-8", "replace").splitlines()
+    fields = dict(ln.split(": ", 1) for ln in lines if ": " in ln and not ln.startswith(" "))
+    for ln in lines[:7] + [ln for ln in lines if ln.startswith("  reading ")][-1:]:
+        say("   | " + ln)
+    if fields.get("identifier") != board_id:
+        say("   the page names %r, not the board's identifier %s" % (fields.get("identifier"), board_id))
+        return False
+    say("   the page's identifier is the board's; the hub and the gateway carried it sealed (audit below)")
+    return True
 
 
 def audit(path: str, markers: list[bytes]) -> tuple[int, list[bytes]]:
@@ -121,7 +162,7 @@ def streams_step(tmp: str, home: str, hub_port: int, board: dict, procs: list[Ch
         a.wait_for("streams ready", 60)
         return a
 
-    say("7. Streams: a second board sends readings to an application through the hub's store, over a secure channel")
+    say("8. Streams: a second board sends readings to an application through the hub's store, over a secure channel")
     app = start_app()
     app_id = app.wait_for("identifier ").split()[-1]
     say("   application identity %s: reads stream board2_to_app, writes app_to_board2" % app_id)
@@ -197,7 +238,7 @@ def main() -> int:
             % (heap, board["board"].upper()))
         vb = hopseal("board1", "virtual-board", "--board", BOARD, "--name", "board1", "--link", link, "--romfs",
                      "--heapsize", heap, "--relay", "board1", "--vault", os.path.join(tmp, "board1-flash"),
-                     "--readings", "1", "--hub-identifier", hub_id, "--ping-interval", "1")
+                     "--readings", "1", "--hub-identifier", hub_id, "--ping-interval", "1", "--status-page", "status")
         procs.append(vb)
         vb.wait_for("virtual board board1")
         say("   serial port %s" % link)
@@ -224,15 +265,19 @@ def main() -> int:
         say("   %d echo round trips client -> hub -> gateway -> board and back: median %.1f ms, max %.1f ms"
             % (len(rtts), statistics.median(rtts), rtts[-1]))
 
-        say("6. What the hub and the gateway carried")
+        if not status_page_step(tmp, home, hub_port, relay, board_id, procs):
+            return 1
+
+        say("7. What the hub and the gateway carried")
         time.sleep(0.5)
-        markers = [b"client secret", b"temperature="]
+        markers = [b"client secret", b"temperature="] + PAGE_MARKERS
         for who, path in (("hub", hub_cap), ("gateway", gw_cap)):
             n, found = audit(path, markers)
             if found:
                 say("   %s: %d bytes on the wire, and PLAINTEXT FOUND: %r" % (who, n, found))
                 return 1
-            say("   %s: %d bytes on the wire; none of it contains the readings or the client's messages" % (who, n))
+            say("   %s: %d bytes on the wire; none of it contains the readings, the client's messages or the "
+                "status page" % (who, n))
         say("   Both carried only ciphertext: the hub's relay and the gateway forwarded sealed messages.")
         if not streams_step(tmp, home, hub_port, board, procs):
             return 1

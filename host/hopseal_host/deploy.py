@@ -99,8 +99,10 @@ def _excluded(cfg: dict) -> tuple[str, ...]:
         ex += ["hopseal/transport/tcp.py", "hopseal/wire/tcp_frame.py"]
     if not cfg.get("relay"):
         ex.append("hopseal/services/relay.py")
-    if not (cfg.get("outlets") or cfg.get("inlets")):
+    if not (cfg.get("outlets") or cfg.get("inlets") or cfg.get("status_page")):
         ex.append("hopseal/services/portal.py")
+    if not cfg.get("status_page"):
+        ex.append("hopseal/apps/board_http.py")
     if not cfg.get("stream_to"):
         ex += ["hopseal/services/stream", "hopseal/apps/board_streams.py", "hopseal/wire/stream.py"]
     return tuple(ex)

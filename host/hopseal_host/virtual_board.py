@@ -377,6 +377,15 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="with --vault: send a reading to the hub's readings service through an end-to-end "
                    "secure channel every S seconds")
     v.add_argument("--hub-identifier", metavar="ID", help="with --readings: accept only this identifier as the hub")
+    v.add_argument("--status-page", metavar="ADDR",
+                   help="serve the board's HTTP status page through an outlet at ADDR, in process (no TCP port); "
+                   "reach it with `hopseal tcp-inlet create --to .../secure/api/service/ADDR`")
+    v.add_argument("--outlet", action="append", default=[], metavar="[ADDR=]HOST:PORT",
+                   help="a TCP outlet on the board at ADDR (default outlet) to HOST:PORT (repeatable)")
+    v.add_argument("--inlet", action="append", default=[], metavar="[HOST:]PORT=ROUTE",
+                   help="a TCP inlet on the board (its unix port listens on HOST, default 127.0.0.1) to the outlet "
+                   "at ROUTE, which starts after the board's link, e.g. "
+                   "8080=/service/hub/service/forward_to_web/secure/api/service/outlet (repeatable)")
     v.add_argument("--mpy", action="store_true",
                    help="run the firmware compiled to .mpy (mpy-cross), as on a board: the heap then "
                    "needs room only for the node, not for compiling its source")
@@ -413,6 +422,12 @@ def cmd_virtual_board(args: argparse.Namespace) -> int:
         extra += ["--readings", str(args.readings)]
     if args.hub_identifier:
         extra += ["--hub-identifier", args.hub_identifier]
+    if args.status_page:
+        extra += ["--status-page", args.status_page]
+    for o in args.outlet:
+        extra += ["--outlet", o]
+    for i in args.inlet:
+        extra += ["--inlet", i]
     if (args.ber or args.drop or args.insert) and not args.open_path:
         raise ConfigError("--ber, --drop and --insert need --open-path (the faults are made on the line "
                           "the interpreter opens)")
@@ -420,6 +435,7 @@ def cmd_virtual_board(args: argparse.Namespace) -> int:
         given = [flag for flag, on in (("--relay", args.relay), ("--probe", args.probe is not None),
                  ("--ping-interval", args.ping_interval is not None), ("--vault", args.vault),
                  ("--readings", args.readings is not None), ("--hub-identifier", args.hub_identifier),
+                 ("--status-page", args.status_page), ("--outlet", args.outlet), ("--inlet", args.inlet),
                  ("--mpy", args.mpy), ("--romfs", args.romfs), ("--open-path", args.open_path)) if on]
         if given:
             raise ConfigError("--bare runs no firmware, so %s cannot apply (drop %s, or drop --bare)"

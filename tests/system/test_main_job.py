@@ -117,3 +117,28 @@ def test_main_job_survives_gateway_and_hub_restarts(tmp_path):
         assert len(data) > 10_000
         for s in secrets + [b"temperature=", b"reading 1 from board1"]:
             assert s not in data, (path, s)
+
+
+def test_demo_runs_and_its_status_page_step_shows_the_board():
+    """`make demo` as a user runs it (python -m hopseal_host.demo): every step, including the
+    board's HTTP status page fetched by urllib through a TCP inlet -> hub -> relay -> gateway ->
+    the board's outlet, and the capture audit that finds none of the page in clear."""
+    import subprocess
+    import sys
+
+    from support.procs import py_env
+
+    r = subprocess.run([sys.executable, "-m", "hopseal_host.demo"], env=py_env(), cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+    out = r.stdout
+    assert r.returncode == 0 and out.rstrip().endswith("Done."), out + r.stderr
+    board_id = [ln for ln in out.splitlines() if "the board's console, through the gateway: identity " in ln][0]
+    board_id = board_id.split("identity ")[1].split(",")[0]
+    assert "6. An HTTP client fetches the board's status page" in out
+    assert "-> HTTP/1.1 200 OK, Content-Length " in out
+    assert "   | hopseal board status\n" in out and "   | identifier: %s\n" % board_id in out, out
+    heap = [ln for ln in out.splitlines() if ln.startswith("   | heap: used ")][0].split()
+    assert int(heap[3]) + int(heap[5]) <= 240 * 1024, heap
+    assert "   |   reading " in out and "temperature=" in out
+    assert "the page's identifier is the board's" in out
+    assert out.count("none of it contains the readings, the client's messages or the status page") == 2, out

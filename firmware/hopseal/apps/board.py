@@ -153,6 +153,13 @@ class Board:
             from .board_extras import start_outlets  # imported only when configured
 
             start_outlets(self, cfg)
+        self.status_page = None
+        if cfg.get("status_page"):
+            from .board_http import start_status_page  # imported only when configured
+
+            self.status_page = start_status_page(self, cfg)
+        if cfg.get("inlets"):
+            from ..services import portal  # noqa: F401  (imported now, the inlets start in main())
         self.ups = 0
         self.probes = 0
         self._relay_task = None
@@ -161,6 +168,7 @@ class Board:
         self.channel = None
         self.channel_gen = -1
         self.readings_sent = 0
+        self.last_readings = []  # the status page's "last readings"
         if cfg.get("clock_start") is not None:
             from .board_clock import set_wall_time
 
@@ -248,6 +256,8 @@ class Board:
             t0 = ticks_ms()
             r = await self.node.send_and_receive([ch.encryptor_address, "readings"], text.encode(), timeout)
             say("reading %d acknowledged (%s) in %d ms%s" % (n, r.payload.decode(), ticks_diff(ticks_ms(), t0), heap_text()))
+            if self.status_page is not None:
+                self.last_readings = self.last_readings[-2:] + [text]
             return True
         except (HopsealError, MemoryError) as e:
             say("reading failed: %s" % (e if isinstance(e, HopsealError) else "out of memory"))
@@ -364,6 +374,12 @@ class Board:
             from .board_extras import heap_loop
 
             asyncio.create_task(heap_loop(self, cfg["heap_report"]))
+        if self.status_page is not None:
+            asyncio.create_task(self.status_page.keep_time())
+        if cfg.get("inlets"):
+            from .board_extras import start_inlets
+
+            await start_inlets(self, cfg)
         why = await self.link.run()
         await self.node.stop()
         if why == "stopped by the host":  # transport/serial.py STOPPED_BY_HOST (serial-link.md §2.1)

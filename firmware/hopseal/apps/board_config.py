@@ -45,6 +45,15 @@ Board file keys (boards/*.json; every key optional except "link"):
                     "[ADDR=]HOST:PORT" (ADDR defaults to "outlet"): a TCP service the board reaches
                     (on its LAN, or on the unix port the host) exposed to portal inlets; with a vault
                     it is reachable only through a secure channel (from `authorized` if given)
+    inlets          TCP inlets on a board with a TCP stack (Wi-Fi, the unix port): a list of
+                    "[HOST:]PORT=ROUTE" (HOST defaults to 127.0.0.1); ROUTE starts after the link to
+                    the gateway: /service/NAME hops and /secure/NAME channels (with the board's
+                    identity; to `authorized` peers only, if given), ending at an outlet, e.g.
+                    8080=/service/hub/service/forward_to_web/secure/api/service/outlet
+    status_page     "ADDR": serve the board's HTTP status page (apps/board_http.py: name,
+                    identifier, uptime, heap, link, last readings) through an outlet at ADDR, in
+                    process: no TCP port anywhere on the board. With a vault only through a secure
+                    channel (from `authorized` if given); an inlet's route ends .../service/ADDR
     portal_chunk    bytes a board portal reads from its TCP socket per Payload (default: a quarter
                     of max_message, or max_body on a version-1 link): a Payload must fit the link
     heap_report     seconds: print "heap used U free F, most used M, memory errors E" (after a
@@ -80,6 +89,8 @@ DEFAULTS = {
     "stream_client": None,
     "stream_interval": None,
     "outlets": None,
+    "inlets": None,
+    "status_page": None,
     "portal_chunk": None,
     "heap_report": None,
 }
@@ -89,7 +100,8 @@ USAGE = """usage: main.py [BOARD_FILE] [--name N] [--link stdio|pty:PATH|tcp:HOS
                [--max-message B]
                [--vault DIR] [--readings S] [--hub-identifier ID]
                [--clock-start UNIX_SECONDS] [--stream-to S --stream-from S [--stream-peer ID]]
-               [--outlet [ADDR=]HOST:PORT ...] [--portal-chunk B] [--heap-report S]
+               [--outlet [ADDR=]HOST:PORT ...] [--inlet [HOST:]PORT=ROUTE ...] [--status-page ADDR]
+               [--portal-chunk B] [--heap-report S]
 BOARD_FILE defaults to board.json; options override its keys."""
 
 
@@ -143,6 +155,8 @@ _OPTIONS = {
     "--stream-peer": ("stream_peer", str),
     "--stream-interval": ("stream_interval", float),
     "--outlet": ("outlets", str),  # repeatable: appended
+    "--inlet": ("inlets", str),  # repeatable: appended
+    "--status-page": ("status_page", str),
     "--portal-chunk": ("portal_chunk", int),
     "--heap-report": ("heap_report", float),
 }
@@ -169,8 +183,8 @@ def configure(argv):
             raise ConfigError("unknown option %s\n%s" % (a, USAGE))
         try:
             v = opt[1](argv[i + 1])
-            if opt[0] == "outlets":
-                v = (cfg["outlets"] or []) + [v]
+            if opt[0] in ("outlets", "inlets"):
+                v = (cfg[opt[0]] or []) + [v]
             cfg[opt[0]] = v
         except ValueError:
             raise ConfigError("%s: bad value %r" % (a, argv[i + 1]))
@@ -183,6 +197,11 @@ def configure(argv):
     cfg["name"] = name
     if cfg.get("relay") is True:  # the relay is named after the board
         cfg["relay"] = name
+    if cfg.get("inlets"):  # a bad one is a ConfigError now, not when the node starts it
+        from .board_extras import parse_inlet
+
+        for text in cfg["inlets"]:
+            parse_inlet(text)
     return cfg
 
 

@@ -331,17 +331,25 @@ class _Portal:
 class Outlet(_Portal):
     """The outlet listener at `address` (`ockam tcp-outlet create --to HOST:PORT --at ADDR`): a
     Ping starts an end connected to host:port. Register it with `start()`; `access` (e.g.
-    trust.channel_only) decides who may open connections."""
+    trust.channel_only) decides who may open connections.
+
+    `connect`, when given, replaces the TCP connect: an async function returning a (reader,
+    writer) pair, e.g. an in-process service (apps/board_http.py's status page), so the target
+    listens on no network interface; `host` then only names it in logs. The wire is the same."""
 
     def __init__(self, node, host, port, address="outlet", chunk=MAX_PAYLOAD_SIZE, counter=True,
-                 connect_timeout=CONNECT_TIMEOUT, max_connections=DEFAULT_MAX_CONNECTIONS, write_timeout=WRITE_TIMEOUT):
+                 connect_timeout=CONNECT_TIMEOUT, max_connections=DEFAULT_MAX_CONNECTIONS, write_timeout=WRITE_TIMEOUT,
+                 connect=None):
         super().__init__(node, chunk, counter, max_connections, write_timeout)
         self.host = host
         self.port = port
         self.address = route(address)[0]
         self.connect_timeout = connect_timeout
+        self.connect = connect
 
     def name(self):
+        if self.connect is not None:
+            return "outlet %s to %s" % (self.address.text(), self.host)
         return "outlet %s to %s:%d" % (self.address.text(), self.host, self.port)
 
     def start(self, access=None):
@@ -386,7 +394,8 @@ class Outlet(_Portal):
 
     async def _run(self, end):
         try:
-            r, w = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), self.connect_timeout)
+            c = self.connect() if self.connect is not None else asyncio.open_connection(self.host, self.port)
+            r, w = await asyncio.wait_for(c, self.connect_timeout)
         except (OSError, asyncio.TimeoutError) as e:
             self.node.count("portal_connect_failed")
             log.every("portal_connect_failed", 10, "%s: cannot connect: %s", self.name(), e)
