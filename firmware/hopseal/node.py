@@ -40,6 +40,9 @@ class Mailbox:
             node.count("mailbox_overflow")
             log.every("mailbox_overflow", 10, "mailbox %r full; dropped %r", self.address, msg)
             return
+        if type(msg.payload) is memoryview:
+            # a view into a receive buffer that the next message reuses (wire/serial_arq.py)
+            msg.payload = bytes(msg.payload)
         self.queue.append(msg)
         self.event.set()
 

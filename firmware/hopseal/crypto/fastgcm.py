@@ -112,3 +112,22 @@ class AESGCM(gcm.AESGCM):
         out = bytearray(n)
         self._ctr(j0, data[:n], out)
         return bytes(out)
+
+    def seal_into(self, nonce, aad, buf, off, n):
+        """Encrypt buf[off:off+n] in place and write the 16-byte tag at buf[off+n:] (gcm.py)."""
+        j0 = self._j0(nonce)
+        ct = memoryview(buf)[off:off + n]
+        self._ctr(j0, ct, ct)
+        buf[off + n:off + n + 16] = self._tag(j0, aad, ct)
+
+    def open_into(self, nonce, aad, data):
+        """`data` (a writable memoryview: ciphertext ‖ tag) decrypted in place (gcm.py)."""
+        n = len(data) - 16
+        if n < 0:
+            raise CryptoError("AES-GCM input shorter than the tag")
+        j0 = self._j0(nonce)
+        ct = data[:n]
+        if not gcm.equal(self._tag(j0, aad, ct), data[n:]):
+            raise CryptoError("AES-GCM authentication failed")
+        self._ctr(j0, ct, ct)
+        return ct

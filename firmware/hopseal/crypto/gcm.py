@@ -119,6 +119,30 @@ class AESGCM:
         self._ctr(j0, data[:n], out)
         return bytes(out)
 
+    # In place, for a board's message path: no buffer the size of the message is allocated, so a
+    # heap in small pieces still carries messages of a few KB (the caller owns the one buffer).
+    def seal_into(self, nonce, aad, buf, off, n):
+        """Encrypt buf[off:off+n] in place and write the 16-byte tag at buf[off+n:]."""
+        j0 = self._j0(nonce)
+        ct = memoryview(buf)[off:off + n]
+        self._ctr(j0, ct, ct)
+        tag = self._ghash(aad, ct) ^ int.from_bytes(self._ecb.encrypt(j0), "big")
+        buf[off + n:off + n + 16] = tag.to_bytes(16, "big")
+
+    def open_into(self, nonce, aad, data):
+        """`data` (a writable memoryview: ciphertext ‖ tag) decrypted in place: the plaintext as
+        data[:-16], or CryptoError when the tag does not verify (then data is unchanged)."""
+        n = len(data) - 16
+        if n < 0:
+            raise CryptoError("AES-GCM input shorter than the tag")
+        j0 = self._j0(nonce)
+        ct = data[:n]
+        tag = self._ghash(aad, ct) ^ int.from_bytes(self._ecb.encrypt(j0), "big")
+        if not equal(tag.to_bytes(16, "big"), data[n:]):
+            raise CryptoError("AES-GCM authentication failed")
+        self._ctr(j0, ct, ct)
+        return ct
+
 
 def _mul(y, hi, lo, m127):
     """y * H in GF(2^128), y and the result as GCM-ordered 128-bit ints."""

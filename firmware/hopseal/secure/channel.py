@@ -36,7 +36,7 @@ from ..errors import ChannelError, CryptoError, HopsealError, IdentityError, Rec
 from ..wire.message import Address, route, step
 from . import ephemeral
 from .handshake import READY, SEND, Handshake
-from .payload import CLOSE, CLOSE_PLAINTEXT, REFRESH, decode_plaintext, encode_payload
+from .payload import CLOSE, CLOSE_PLAINTEXT, PADDING_TAIL, REFRESH, decode_plaintext, payload_head
 from .trust import trust_everyone
 
 log = get_logger("channel")
@@ -165,6 +165,14 @@ class SecureChannel:
         ct = self.encryptor.encrypt(plaintext)
         await self.node.send(self.remote_route, ct, return_route)
 
+    async def send_payload(self, onward, return_, payload):
+        """A routing message's fields as a Payload through the channel (one buffer: encrypt_parts)."""
+        if self.closed:
+            raise RoutingError("secure channel is closed")
+        self.active = ticks_ms()
+        ct = self.encryptor.encrypt_parts(payload_head(onward, return_, len(payload)), payload, PADDING_TAIL)
+        await self.node.send(self.remote_route, ct, [])
+
     async def close(self):
         """Send Close to the peer and remove both workers."""
         if self.closed:
@@ -218,6 +226,8 @@ class _DecryptorWorker:
             if ch.ready:
                 await ch.on_ciphertext(msg)
             elif not ch.closed:
+                if type(msg.payload) is memoryview:  # a view into a board's receive buffer
+                    msg.payload = bytes(msg.payload)
                 await ch.on_handshake(msg)
         except IdentityError as e:
             # the peer completed the Noise step but its identity was refused: no channel
@@ -253,7 +263,7 @@ class _EncryptorWorker:
 
     async def handle_message(self, node, msg):
         step(msg, self.ch.encryptor_address)
-        await self.ch.send_encrypted(encode_payload(msg.onward, msg.return_, msg.payload), [])
+        await self.ch.send_payload(msg.onward, msg.return_, msg.payload)
 
 
 class SecureChannelListener:

@@ -37,14 +37,37 @@ class Encryptor:
         self.aead = crypto.aead(key)
         self.nonce = nonce
 
-    def encrypt(self, plaintext):
+    def _next(self):
         n = self.nonce
         if n >= _MAX_NONCE:
             raise ChannelError("nonce exhausted: the channel must be closed")
         if n > 0 and n % KEY_RENEWAL_INTERVAL == 0:
             self.key = rekey(self.crypto, self.key)
             self.aead = self.crypto.aead(self.key)
+        return n
+
+    def encrypt(self, plaintext):
+        n = self._next()
         out = struct.pack(">Q", n) + self.aead.encrypt(aead_iv(n), b"", plaintext)
+        self.nonce = n + 1
+        return out
+
+    def encrypt_parts(self, head, body, tail):
+        """encrypt(head ‖ body ‖ tail), the same bytes. Where the AEAD works in place (the board's
+        gcm.py, fastgcm.py) that is the one buffer allocated for the message: the plaintext is
+        written into it and encrypted there, so a heap in small pieces still carries a few KB."""
+        if not hasattr(self.aead, "seal_into"):
+            return self.encrypt(bytes(head) + bytes(body) + bytes(tail))
+        n = self._next()  # may rekey: self.aead after it
+        a = len(head)
+        b = a + len(body)
+        m = b + len(tail)
+        out = bytearray(8 + m + 16)
+        struct.pack_into(">Q", out, 0, n)
+        out[8:8 + a] = head
+        out[8 + a:8 + b] = body
+        out[8 + b:8 + m] = tail
+        self.aead.seal_into(aead_iv(n), b"", out, 8, m)
         self.nonce = n + 1
         return out
 
@@ -90,7 +113,12 @@ class Decryptor:
         else:
             raise ChannelError("nonce %d outside the key window" % n)
         try:
-            pt = aead.decrypt(aead_iv(n), b"", data[8:])
+            if type(data) is memoryview and hasattr(aead, "open_into"):
+                # a view into the one buffer a board received this message in (wire/message.py's
+                # decoders give one only over a bytearray): decrypted there, nothing allocated
+                pt = aead.open_into(aead_iv(n), b"", data[8:])
+            else:
+                pt = aead.decrypt(aead_iv(n), b"", data[8:])
         except CryptoError:
             raise CryptoError("secure-channel message failed authentication")
         # commit only now that the message authenticated

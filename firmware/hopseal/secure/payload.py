@@ -28,9 +28,31 @@ def encode_payload(onward, return_, payload):
     return bytes(buf)
 
 
+def payload_head(onward, return_, n):
+    """The bytes of encode_payload(onward, return_, payload) before the n payload bytes (the one
+    byte after them is PADDING_TAIL): for Encryptor.encrypt_parts, which writes the plaintext
+    straight into the message's buffer."""
+    buf = bytearray(b"\x82\x82\x00\x81\x83")
+    message.encode_route(buf, onward)
+    message.encode_route(buf, return_)
+    cbor.write_head(buf, 2, n)
+    return buf
+
+
+PADDING_TAIL = b"\x40"
+_USUAL_HEAD = b"\x82\x82\x00\x81\x83"
+
+
 def decode_plaintext(pt):
     """(kind, Message or None) of a padded secure-channel plaintext."""
     f = message.fast_fields
+    if f is None and type(pt) is memoryview:
+        # decrypted in place on a board (cipher.Decryptor): a large inner payload stays a view
+        # into the same buffer (wire.message.view_fields); anything else is decoded as below
+        if bytes(pt[:5]) == _USUAL_HEAD and pt[-1] == 0x40:
+            m = message.view_fields(pt, 5, len(pt) - 1)
+            if m is not None:
+                return PAYLOAD, m
     if f is not None and pt[:5] == b"\x82\x82\x00\x81\x83" and pt[-1:] == b"\x40":
         # what every sender writes, a Payload with empty padding: a host reads it straight from
         # the bytes (wire.message.fast_fields)

@@ -188,13 +188,44 @@ def decode_fields(v, what="routing message"):
 fast_fields = None
 
 
+VIEW_MIN = const(512)  # payloads from this size are views (view_fields), smaller ones bytes
+
+
+def view_fields(buf, pos, end):
+    """A board's reader of the usual form `onward, return, payload` filling buf[pos:end], where
+    `buf` is a bytearray or a view of one that the caller owns (the message's receive buffer):
+    a payload of VIEW_MIN bytes or more is a memoryview into it, not a copy, so that a secure
+    channel decrypts it in place (cipher.Decryptor) and a heap in small pieces still takes
+    messages of a few KB. None for any other form, a smaller payload or malformed input: the
+    general decoder then takes it, with its errors."""
+    try:
+        left = [cbor.MAX_ITEMS]
+        onward, pos = cbor.decode_item(buf, pos, 1, end, left)
+        return_, pos = cbor.decode_item(buf, pos, 1, end, left)
+        if pos >= end or buf[pos] >> 5 != 2 or buf[pos] & 0x1F == 31:
+            return None
+        n, pos = cbor._read_arg(buf, pos + 1, buf[pos] & 0x1F, end)
+        if n < VIEW_MIN or pos + n != end:
+            return None
+        return Message(route_from_cbor(onward), route_from_cbor(return_), memoryview(buf)[pos:end])
+    except DecodeError:
+        return None
+
+
 def decode_message(body):
-    """Decode a CBOR TcpTransportMessage; raises DecodeError on anything malformed."""
+    """Decode a CBOR TcpTransportMessage; raises DecodeError on anything malformed. From a
+    bytearray (or a view of one: the reliable serial link's) on a board (no fast_fields), a
+    large payload is a view into it (view_fields)."""
     f = fast_fields
-    if f is not None and body and body[0] == 0x83:  # three elements: no tracing context
-        m = f(body, 1, len(body))
-        if m is not None:
-            return m
+    if body and body[0] == 0x83:  # three elements: no tracing context
+        if f is not None:
+            m = f(body, 1, len(body))
+            if m is not None:
+                return m
+        elif isinstance(body, (bytearray, memoryview)):
+            m = view_fields(body, 1, len(body))
+            if m is not None:
+                return m
     return decode_fields(cbor.decode(body))
 
 

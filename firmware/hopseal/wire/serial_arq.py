@@ -34,7 +34,14 @@
 #   Receiver: one reassembly buffer of max_message bytes, allocated at the first message that spans
 #   two fragments, and at most `window` bytes of fragments held beyond a gap; a message longer than
 #   max_message is received and dropped (`rx_too_big`), and the sender refuses one longer than the
-#   peer's max_message before sending (`tx_too_big`).
+#   peer's max_message before sending (`tx_too_big`). Once that buffer exists (the first message
+#   of two fragments makes it; before, a one-fragment message is a bytearray of its own), every
+#   message is assembled in it and delivered as a memoryview of it, valid until the next feed
+#   (the caller delivers each message
+#   before it feeds more; one still in `out` when another starts is copied first): the decoders
+#   and the secure channels work in it (views, in-place decryption), so receiving a message of a
+#   few KB allocates nothing that large, whatever pieces the heap is in. Whoever keeps a message
+#   beyond its delivery copies it (node.Mailbox does).
 # - Offsets are kept as small ints (renormalised below 2^16 + window), so a long-lived link never
 #   grows them into big ints on a 32-bit board.
 
@@ -52,6 +59,14 @@ RTO_INITIAL_MS = const(400)
 DEFAULT_WINDOW = const(4096)  # bytes in flight at most; bytes a receiver holds beyond a gap at most
 _WRAP = const(0x10000)
 _HALF = const(0x8000)
+
+
+def _unlend(out):
+    """The reassembly buffer is about to take another message: a view of it still in `out`
+    (not yet delivered) becomes a copy of its own."""
+    for i in range(len(out)):
+        if type(out[i]) is memoryview:
+            out[i] = bytearray(out[i])
 
 
 def _unwrap(o16, ref):
@@ -352,7 +367,11 @@ class Arq:
         if i < len(held) and held[i][0] == off:
             self.rx_held -= len(held[i][1])
             held.pop(i)
-        held.insert(i, [off, bytes(memoryview(body)[3:]), body[2]])
+        try:
+            held.insert(i, [off, bytes(memoryview(body)[3:]), body[2]])
+        except MemoryError:  # no room for it now: the sender resends it
+            self.rx_no_memory += 1
+            return
         self.rx_held += n
 
     def _take(self, data, flags, out):
@@ -360,20 +379,22 @@ class Arq:
         self.rx_next += n
         end = flags & FLAG_END
         msg = None
-        if end and self.rx_len == 0 and not self.rx_drop:
-            msg = bytes(data)  # a whole message in one fragment: no reassembly
-        elif self.rx_drop:
+        if self.rx_drop:
             pass
+        elif end and self.rx_len == 0 and self.rx_buf is None:
+            msg = bytearray(data)  # one fragment, and no reassembly buffer made yet: a copy of its own
         elif self.rx_len + n > self.max_message:
             self.rx_drop = 1  # too big
         else:
             try:  # a fragmented heap: this message is lost (counted), not the link
                 if self.rx_buf is None:
                     self.rx_buf = bytearray(self.max_message)
+                if self.rx_len == 0:
+                    _unlend(out)
                 self.rx_buf[self.rx_len : self.rx_len + n] = data
                 self.rx_len += n
                 if end:
-                    msg = bytes(memoryview(self.rx_buf)[: self.rx_len])
+                    msg = memoryview(self.rx_buf)[: self.rx_len]
             except MemoryError:
                 self.rx_no_memory += 1
                 self.rx_drop = 2  # no memory

@@ -1,0 +1,120 @@
+"""A board's message path without message-sized copies (issue 10, the ESP32 heap budget).
+
+Runs under pytest and under `micropython tests/mp_run.py test_inplace`. The reliable serial link
+delivers each message as a view of its reassembly buffer; the decoders keep a large payload as a
+view of it; a secure channel decrypts it in place and seals what it sends in one buffer. Each of
+these must give exactly the bytes and errors of the copying path it replaces.
+"""
+from hopseal.crypto import gcm
+from hopseal.errors import CryptoError
+from hopseal.secure.cipher import KEY_RENEWAL_INTERVAL, Decryptor, Encryptor
+from hopseal.secure.payload import PADDING_TAIL, PAYLOAD, decode_plaintext, encode_payload, payload_head
+from hopseal.wire import message
+from hopseal.wire.message import VIEW_MIN, Message, decode_message, route
+from hopseal.wire.serial_arq import FLAG_END, Arq
+from hs_backends import backends
+
+KEY = bytes(range(32))
+
+
+def _soft():
+    for c in backends():
+        if hasattr(c.aead(KEY), "open_into"):  # SoftCrypto (a host AEAD may seal in place too)
+            return c
+    return None
+
+
+def test_seal_and_open_in_place_match_the_copying_aead():
+    c = _soft()
+    if c is None:
+        return
+    ref = gcm.AESGCM(KEY)
+    aead = c.aead(KEY)  # fastgcm where the port has viper, else gcm
+    nonce = bytes(4) + b"\x00\x00\x00\x00\x00\x00\x00\x07"
+    for n in (0, 1, 16, 17, 600, 1100):
+        pt = bytes((i * 7 + n) & 0xFF for i in range(n))
+        ct = ref.encrypt(nonce, b"", pt)
+        buf = bytearray(3) + bytearray(pt) + bytearray(16)
+        aead.seal_into(nonce, b"", buf, 3, n)
+        assert bytes(buf[3:]) == ct, n
+        got = aead.open_into(nonce, b"", memoryview(buf)[3:])
+        assert bytes(got) == pt, n
+        bad = bytearray(ct)
+        bad[n // 2] ^= 1
+        before = bytes(bad)
+        try:
+            aead.open_into(nonce, b"", memoryview(bad))
+            raise AssertionError("tampered input decrypted")
+        except CryptoError:
+            pass
+        assert bytes(bad) == before  # nothing decrypted when the tag fails
+
+
+def test_encrypt_parts_is_encrypt_across_rekeys_and_decrypts_in_place():
+    for c in backends():
+        a = Encryptor(c, KEY)
+        b = Encryptor(c, KEY)
+        d = Decryptor(c, KEY)
+        for i in range(2 * KEY_RENEWAL_INTERVAL + 3):
+            body = bytes([i & 0xFF]) * (i * 9)
+            x = a.encrypt(b"hd" + body + b"t")
+            y = b.encrypt_parts(b"hd", body, b"t")
+            assert bytes(x) == bytes(y), i
+            n, pt = d.decrypt(memoryview(bytearray(y)))  # in place where the AEAD can
+            assert n == i and bytes(pt) == b"hd" + body + b"t"
+
+
+def test_payload_head_and_tail_are_encode_payload():
+    on = route("0#a", "0#outlet")
+    ret = route("0#bb")
+    for n in (0, 23, 24, 255, 256, 1024, 70000):
+        p = bytes(n)
+        assert bytes(payload_head(on, ret, n)) + p + PADDING_TAIL == encode_payload(on, ret, p)
+
+
+def test_large_payloads_are_views_of_a_bytearray_small_ones_bytes():
+    if message.fast_fields is not None:
+        return  # a host reads messages with its own fast path (hopseal_host.fastwire)
+    on = route("0#x", "0#y")
+    ret = route("0#z")
+    for n in (0, VIEW_MIN - 1, VIEW_MIN, 3000):
+        wire = Message(on, ret, bytes((i & 0xFF for i in range(n)))).encode()
+        general = decode_message(bytes(wire))
+        m = decode_message(bytearray(wire))
+        assert (type(m.payload) is memoryview) == (n >= VIEW_MIN), n
+        assert bytes(m.payload) == general.payload and m.onward == general.onward and m.return_ == general.return_
+        m = decode_message(memoryview(bytearray(wire)))
+        assert bytes(m.payload) == general.payload
+        # a plaintext decrypted in place: its inner payload stays a view too
+        pt = bytearray(encode_payload(on, ret, general.payload))
+        kind, inner = decode_plaintext(memoryview(pt))
+        assert kind == PAYLOAD and bytes(inner.payload) == general.payload
+        assert (type(inner.payload) is memoryview) == (n >= VIEW_MIN)
+    # with a tracing context, or trailing bytes: the general decoder's answer and errors
+    wire = bytearray(Message(on, ret, bytes(VIEW_MIN), "trace").encode())
+    assert decode_message(wire).tracing == "trace"
+    try:
+        decode_message(bytearray(Message(on, ret, bytes(VIEW_MIN)).encode()) + b"\x00")
+        raise AssertionError("trailing byte accepted")
+    except Exception as e:
+        assert type(e).__name__ == "DecodeError"
+
+
+def test_arq_delivers_views_and_copies_one_still_undelivered():
+    # no reassembly buffer yet: a one-fragment message is a bytearray of its own
+    out = []
+    Arq(100, 1000, 1000).on_rdata(b"\x00\x00" + bytes((FLAG_END,)) + b"alone", out)
+    assert type(out[0]) is bytearray and out[0] == b"alone"
+    a = Arq(100, 1000, 1000, rx_buf=bytearray(1000))
+    out = []
+    a.on_rdata(b"\x00\x00" + bytes((FLAG_END,)) + b"first", out)
+    assert type(out[0]) is memoryview and bytes(out[0]) == b"first"
+    # a second message in the same feed reuses the buffer: the first becomes a copy of its own
+    a.on_rdata(b"\x00\x05\x00" + b"sec", out)
+    a.on_rdata(b"\x00\x08" + bytes((FLAG_END,)) + b"ond", out)
+    assert [bytes(m) for m in out] == [b"first", b"second"]
+    assert type(out[0]) is bytearray and type(out[1]) is memoryview
+    # delivered: the next feed may reuse the buffer
+    out = []
+    a.on_rdata(b"\x00\x0b" + bytes((FLAG_END,)) + b"third", out)
+    assert [bytes(m) for m in out] == [b"third"]
