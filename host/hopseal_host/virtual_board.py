@@ -353,7 +353,9 @@ EPILOG = """\
 examples:
   hopseal virtual-board --link /tmp/hopseal-board1 --name board1 --relay board1 --probe 5
   hopseal gateway --hub 127.0.0.1:4000 --serial /tmp/hopseal-board1=board1
-  hopseal virtual-board --link /tmp/noisy --open-path --ber 1e-4    # a noisy line"""
+  hopseal virtual-board --link /tmp/noisy --open-path --ber 1e-4    # a noisy line
+  hopseal virtual-board --board boards/esp32.json --romfs --vault flash1 --relay board1 --status-page status
+  hopseal tcp-inlet create --from 127.0.0.1:8080 --to /ip4/HUB/tcp/4000/service/forward_to_board1/secure/api/service/status"""
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
