@@ -125,6 +125,31 @@ async def release(writer, abort=False):
             t.abort()
 
 
+# The TCP streams the runtime opens (transport.tcp, services.portal): asyncio's, or a pair a host
+# installs (hopseal_host.fastio: a reader that does not copy what it hands out)
+_tcp_streams = [None]
+
+
+def set_tcp_streams(open_connection, start_server):
+    """Open the runtime's TCP streams with these (asyncio.open_connection's and start_server's
+    signatures); None, None for asyncio's own."""
+    _tcp_streams[0] = (open_connection, start_server) if open_connection else None
+
+
+def open_connection(host, port):
+    import asyncio
+
+    s = _tcp_streams[0]
+    return s[0](host, port) if s else asyncio.open_connection(host, port)
+
+
+def start_server(cb, host, port):
+    import asyncio
+
+    s = _tcp_streams[0]
+    return s[1](cb, host, port) if s else asyncio.start_server(cb, host, port)
+
+
 def current_task():
     """The running asyncio task, or None where the port cannot tell."""
     import asyncio

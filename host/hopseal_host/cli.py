@@ -78,10 +78,10 @@ async def serve_node(control: str | None, **kw) -> None:
     """The runtime's node (hopseal.apps.node.build) with a control socket for `hopseal status node`."""
     from hopseal.apps.node import build
 
-    from .limits import HOST_READ_SIZE
+    from .limits import host_transport
     from .status import start_control
 
-    kw["transport"] = {"read_size": HOST_READ_SIZE, **(kw.get("transport") or {})}
+    kw["transport"] = {**host_transport(), **(kw.get("transport") or {})}
     node, _ = await build(**kw)
     try:
         await start_control(node, control, "node", kw.get("name"))

@@ -46,6 +46,22 @@ class HostAEAD:
         except (ValueError, OverflowError, TypeError) as e:
             raise CryptoError("AES-GCM encryption failed") from e
 
+    def seal_into(self, nonce: bytes, aad: bytes, buf: bytearray, off: int, n: int) -> None:
+        """Encrypt buf[off:off+n] in place and write the 16-byte tag at buf[off+n:] (the board's
+        gcm.py seal_into; cipher.Encryptor.encrypt_parts then builds a message in one buffer: no
+        copy of a 48 KiB portal chunk for the ciphertext, none to put the nonce in front)."""
+        if len(nonce) != 12:
+            raise CryptoError("AES-GCM nonce must be 12 bytes")
+        if off < 0 or n < 0 or off + n + 16 > len(buf):
+            raise CryptoError("AES-GCM buffer too short for the tag")
+        mv = memoryview(buf)
+        try:
+            self._aead.encrypt_into(bytes(nonce), mv[off:off + n], aad, mv[off:off + n + 16])
+        except (ValueError, OverflowError, TypeError, BufferError) as e:
+            raise CryptoError("AES-GCM encryption failed") from e
+        finally:
+            mv.release()
+
     def decrypt(self, nonce: bytes, aad: bytes, data: bytes) -> bytes:
         if len(nonce) != 12:
             raise CryptoError("AES-GCM nonce must be 12 bytes")

@@ -79,7 +79,15 @@ def add_transport_args(p) -> None:
 def transport_options(args) -> dict:
     """TCPTransport keyword arguments from the flags of add_transport_args."""
     return {"max_connections": max_connections(args.max_connections), "idle_timeout": args.idle_timeout or None,
-            "frame_timeout": args.frame_timeout or None, "read_size": HOST_READ_SIZE}
+            "frame_timeout": args.frame_timeout or None, **host_transport()}
+
+
+def host_transport() -> dict:
+    """What every host's TCPTransport takes beyond the flags: the read size and the host's framing
+    (hopseal_host.fastio.HostTCPFraming: a sent message built in one buffer)."""
+    from .fastio import HostTCPFraming
+
+    return {"read_size": HOST_READ_SIZE, "framing": HostTCPFraming}
 
 
 def _positive_int(text: str) -> int:

@@ -345,3 +345,20 @@ def test_runtime_never_imports_cryptography():
             if name.endswith(".py"):
                 with open(os.path.join(dirpath, name)) as f:
                     assert not pattern.search(f.read()), os.path.join(dirpath, name)
+
+
+@pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 4096, 48 * 1024 + 3])
+def test_host_seal_into_is_encrypt_in_place(n):
+    """HostAEAD.seal_into (a message built in one buffer, cipher.Encryptor.encrypt_parts) gives the
+    bytes encrypt gives, leaves what lies around the sealed range alone, and refuses a buffer
+    without room for the tag."""
+    rng = random.Random(SEED + n)
+    key, nonce, pt = rng.randbytes(32), rng.randbytes(12), rng.randbytes(n)
+    aead = HostCrypto().aead(key)
+    buf = bytearray(b"\xaa" * 8 + pt + bytes(16) + b"\xbb" * 5)
+    aead.seal_into(nonce, b"", buf, 8, n)
+    assert bytes(buf[8:8 + n + 16]) == AESGCM(key).encrypt(nonce, pt, b"")
+    assert buf[:8] == b"\xaa" * 8 and buf[8 + n + 16:] == b"\xbb" * 5
+    assert aead.decrypt(nonce, b"", bytes(buf[8:8 + n + 16])) == pt
+    with pytest.raises(CryptoError):
+        aead.seal_into(nonce, b"", bytearray(n + 15), 0, n)

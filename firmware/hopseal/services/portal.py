@@ -41,7 +41,7 @@ Rules upheld here:
 """
 import asyncio
 
-from ..compat import const, current_task, get_logger, release
+from ..compat import const, current_task, get_logger, release, start_server
 from ..errors import DecodeError, HopsealError
 from ..wire import bare
 from ..wire.message import Address, route
@@ -433,7 +433,7 @@ class Inlet(_Portal):
 
     async def listen(self, host, port):
         """Start accepting clients; `self.port` is the bound port (the given one on MicroPython)."""
-        self.server = await asyncio.start_server(self._accepted, host, port)
+        self.server = await start_server(self._accepted, host, port)
         self.host = host
         self.port = port
         if hasattr(self.server, "sockets") and self.server.sockets:

@@ -7,6 +7,7 @@ over this connection) and routes it. TCP and the serial link differ only in thei
 
     framing.hello() -> bytes or None      sent once when the connection starts
     framing.frame(body) -> bytes          one message on the wire
+    framing.frame_message(msg) -> bytes   (optional) frame(msg.encode()) in one go
     framing.feed(data) -> [body, ...]     raises FrameError when the stream is unusable
     framing.partial() -> bool             (optional) a frame has begun and is not complete
     framing.close()                       (optional) drop what is held
@@ -88,7 +89,11 @@ class StreamConnection:
     async def _send(self, node, msg):
         """Put one message on the wire. A transport may override this (the serial link checks
         that the link is up and the frame fits)."""
-        await self._write(self.framing.frame(msg.encode()))
+        f = self.framing
+        if hasattr(f, "frame_message"):  # a host's framing builds it in one buffer (hopseal_host.fastio)
+            await self._write(f.frame_message(msg))
+        else:
+            await self._write(f.frame(msg.encode()))
         self.tx_frames += 1
 
     def tap(self, direction, data):

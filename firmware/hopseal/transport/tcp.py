@@ -27,7 +27,7 @@ a second: TCPTransport.listen turns those into a count, `accept_errors`, and one
 """
 import asyncio
 
-from ..compat import collect, const, get_logger, release, ticks_diff, ticks_ms
+from ..compat import collect, const, get_logger, open_connection, release, start_server, ticks_diff, ticks_ms
 from ..errors import TransportError
 from ..wire.message import TCP, Address
 from ..wire.tcp_frame import DEFAULT_MAX_FRAME, TCPFraming
@@ -229,7 +229,7 @@ class TCPTransport:
         """Open a connection; returns the StreamConnection (use `.address` in routes)."""
         key = _key(host, port)
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), self.connect_timeout)
+            reader, writer = await asyncio.wait_for(open_connection(host, port), self.connect_timeout)
         except (OSError, asyncio.TimeoutError) as e:
             raise TransportError("cannot connect to %s: %s" % (key, e))
         conn = await self._attach(reader, writer, key, False)
@@ -258,7 +258,7 @@ class TCPTransport:
             for cb in self.on_connection:
                 cb(conn)
 
-        server = await asyncio.start_server(accepted, host, port)
+        server = await start_server(accepted, host, port)
         self._quiet_accept_errors(server)
         bound = port
         if hasattr(server, "sockets") and server.sockets:

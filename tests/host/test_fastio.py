@@ -1,0 +1,134 @@
+"""The host's TCP streams and framing (hopseal_host.fastio), on real loopback sockets.
+
+ChunkReader: what is read comes out whole and in order for any read size, a peer that sends much
+more than is read is held at a bounded amount (the transport stops reading), EOF and errors are
+as asyncio's reader tells them. HostTCPFraming.frame_message: the bytes of frame(msg.encode()),
+and a message over max_frame is refused as frame() refuses it."""
+import asyncio
+import os
+import random
+
+import pytest
+
+from hopseal import compat
+from hopseal.errors import FrameError
+from hopseal.wire.message import Address, Message, route
+from hopseal.wire.tcp_frame import TCPFraming
+from hopseal_host import eventloop, fastio
+
+
+def _run(coro):
+    return eventloop.run(coro)
+
+
+async def _pair(limit=fastio._LIMIT):
+    """(server side reader, writer), (client side reader, writer) over loopback."""
+    got = asyncio.get_running_loop().create_future()
+
+    async def accepted(r, w):
+        got.set_result((r, w))
+
+    server = await fastio.start_server(accepted, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = await fastio.open_connection("127.0.0.1", port, limit=limit)
+    return server, await got, client
+
+
+def test_installed_into_the_runtime():
+    assert compat._tcp_streams[0] == (fastio.open_connection, fastio.start_server)
+
+
+@pytest.mark.parametrize("size", [1, 1000, 48 * 1024, 256 * 1024, 10 ** 6])
+def test_reads_of_any_size_give_the_bytes_in_order(size):
+    data = os.urandom(3 * 1024 * 1024 + 17)
+
+    async def go():
+        server, (sr, sw), (cr, cw) = await _pair()
+        assert isinstance(cr, fastio.ChunkReader) and isinstance(sr, fastio.ChunkReader)
+        sw.write(data)
+        await sw.drain()
+        sw.close()
+        out = bytearray()
+        rng = random.Random(size)
+        while True:
+            chunk = await cr.read(rng.randint(1, size))
+            assert type(chunk) is bytes
+            if not chunk:
+                break
+            out += chunk
+        assert cr.at_eof()
+        cw.close()
+        server.close()
+        return bytes(out)
+
+    assert _run(go()) == data
+
+
+def test_a_peer_sending_more_than_is_read_is_held_bounded():
+    async def go():
+        server, (sr, sw), (cr, cw) = await _pair(limit=64 * 1024)
+        total = 8 * 1024 * 1024
+        sent = asyncio.ensure_future(_send(sw, total))
+        await asyncio.sleep(0.5)  # nothing is read meanwhile
+        held = cr._held
+        assert cr._paused
+        assert not sent.done()  # the sender waits: its socket buffers are full
+        n = 0
+        while n < total:
+            chunk = await cr.read(100000)
+            assert chunk
+            n += len(chunk)
+        await sent
+        cw.close()
+        sw.close()
+        server.close()
+        return held
+
+    held = _run(go())
+    # twice the limit, plus at most one delivery of the transport (256 KiB reads)
+    assert held <= 2 * 64 * 1024 + 256 * 1024
+
+
+async def _send(w, total):
+    block = b"x" * 65536
+    for _ in range(total // len(block)):
+        w.write(block)
+        await w.drain()
+
+
+def test_eof_and_reset():
+    async def go():
+        server, (sr, sw), (cr, cw) = await _pair()
+        sw.write(b"abc")
+        sw.close()
+        assert await cr.read(10) == b"abc"
+        assert await cr.read(10) == b""
+        assert cr.at_eof()
+        with pytest.raises(NotImplementedError):
+            await cr.readexactly(1)
+        cw.close()
+        server.close()
+
+    _run(go())
+
+
+def _msg(payload, hops=3):
+    onward = route(*["hop%d" % i for i in range(hops)], Address(1, "127.0.0.1:4000"))
+    return Message(onward, route("back", Address.random()), payload)
+
+
+@pytest.mark.parametrize("n", [0, 23, 24, 255, 256, 65535, 65536, 48 * 1024 + 100])
+def test_frame_message_is_frame_of_encode(n):
+    msg = _msg(os.urandom(n))
+    assert bytes(fastio.HostTCPFraming().frame_message(msg)) == TCPFraming().frame(msg.encode())
+    traced = _msg(b"p")
+    traced.tracing = "00-abc-01"
+    assert bytes(fastio.HostTCPFraming().frame_message(traced)) == TCPFraming().frame(traced.encode())
+
+
+def test_frame_message_refuses_what_frame_refuses():
+    msg = _msg(bytes(2000))
+    with pytest.raises(FrameError):
+        TCPFraming(1000).frame(msg.encode())
+    with pytest.raises(FrameError):
+        fastio.HostTCPFraming(1000).frame_message(msg)
