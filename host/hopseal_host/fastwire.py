@@ -8,13 +8,23 @@ each address `82 tt len value` with a type below 24 and a value of at most 255 b
 payload's byte string, ending exactly at `end`. Anything else (another head, a longer route or
 value, trailing bytes, a truncation) returns None and the general decoder takes it, with all its
 limits and errors; for what this reader takes, both give the same Message
-(tests/host/test_codec_properties.py). `install()` hands it to the runtime
-(hopseal.wire.message.fast_fields), as importing hopseal_host does; a board never carries it.
+(tests/host/test_codec_properties.py). Routes read before come from a small bounded cache (a portal
+connection's chunks all carry the same routes): new lists of the same Address objects. `install()`
+hands it to the runtime (hopseal.wire.message.fast_fields), as importing hopseal_host does; a
+board never carries it.
 """
 from __future__ import annotations
 
 from hopseal.wire import message
 from hopseal.wire.message import Address, Message
+
+
+# Routes seen lately, by their bytes: a portal connection's chunks carry the same routes over and
+# over, and Address objects are never changed once made, so a route read before is a new list of
+# the same Addresses. Bounded: past _CACHE_MAX routes the cache starts again (a peer sending
+# ever new routes costs this dict, not memory without end).
+_cache: dict = {}
+_CACHE_MAX = 512
 
 
 def _route_at(buf, pos: int, end: int):
@@ -24,28 +34,46 @@ def _route_at(buf, pos: int, end: int):
     n = buf[pos] - 0x80
     if n < 0 or n > 23:
         return None
+    start = pos
     pos += 1
-    out = []
-    for _ in range(n):
-        if pos + 3 > end or buf[pos] != 0x82:
+    for _ in range(n):  # where it ends, every address in the usual form
+        if pos + 3 > end or buf[pos] != 0x82 or buf[pos + 1] > 23:
             return None
-        tt = buf[pos + 1]
         h = buf[pos + 2]
-        if tt > 23:
-            return None
         if 0x40 <= h <= 0x57:
-            ln = h - 0x40
-            pos += 3
+            pos += 3 + h - 0x40
         elif h == 0x58 and pos + 4 <= end:
-            ln = buf[pos + 3]
-            pos += 4
+            pos += 4 + buf[pos + 3]
         else:
             return None
-        if pos + ln > end:
+        if pos > end:
             return None
-        out.append(Address(tt, buf[pos:pos + ln]))
+    key = bytes(buf[start:pos])
+    r = _cache.get(key)
+    if r is None:
+        r = _addresses(key, n)
+        if len(_cache) >= _CACHE_MAX:
+            _cache.clear()
+        _cache[key] = r
+    return list(r), pos
+
+
+def _addresses(b: bytes, n: int) -> tuple:
+    """The Addresses of a route's bytes that _route_at has checked."""
+    out = []
+    pos = 1
+    for _ in range(n):
+        tt = b[pos + 1]
+        h = b[pos + 2]
+        if h == 0x58:
+            ln = b[pos + 3]
+            pos += 4
+        else:
+            ln = h - 0x40
+            pos += 3
+        out.append(Address(tt, b[pos:pos + ln]))
         pos += ln
-    return out, pos
+    return tuple(out)
 
 
 def fields_at(buf, pos: int, end: int) -> Message | None:

@@ -132,3 +132,25 @@ def test_frame_message_refuses_what_frame_refuses():
         TCPFraming(1000).frame(msg.encode())
     with pytest.raises(FrameError):
         fastio.HostTCPFraming(1000).frame_message(msg)
+
+
+def test_fastwire_route_cache_gives_fresh_lists_and_stays_bounded():
+    """fastwire's cache of routes read before: each message gets its own route lists (a worker
+    changes them: return routes grow, onward routes are stepped), equal to what the general
+    decoder reads, and a stream of ever new routes does not grow it past its bound."""
+    from hopseal.wire import cbor
+    from hopseal.wire.message import decode_fields, decode_message
+    from hopseal_host import fastwire
+
+    m = _msg(b"payload")
+    raw = m.encode()
+    a, b = decode_message(raw), decode_message(raw)
+    assert a.onward == b.onward == m.onward and a.return_ == m.return_
+    assert a.onward is not b.onward and a.return_ is not b.return_
+    a.return_.insert(0, Address.random())
+    assert decode_message(raw).return_ == m.return_
+    for i in range(3 * fastwire._CACHE_MAX):
+        one = Message(route("x%d" % i, Address.random()), route("y"), b"p")
+        got = decode_message(one.encode())
+        assert got.onward == one.onward and got.onward == decode_fields(cbor.decode(one.encode())).onward
+        assert len(fastwire._cache) <= fastwire._CACHE_MAX

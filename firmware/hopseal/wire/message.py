@@ -80,7 +80,8 @@ def route(*hops):
     out = []
     for h in hops:
         if isinstance(h, (list, tuple)):
-            out.extend(Address.parse(x) for x in h)
+            for x in h:
+                out.append(x if type(x) is Address else Address.parse(x))
         else:
             out.append(Address.parse(h))
     return out
@@ -122,10 +123,20 @@ def encode_route(buf, r):
     """Append the CBOR of route `r` (an array of [type, bytes]) to bytearray `buf`."""
     cbor.write_head(buf, 4, len(r))
     for a in r:
+        v = a.value
+        n = len(v)
         buf.append(0x82)
-        cbor.write_head(buf, 0, a.tt)
-        cbor.write_head(buf, 2, len(a.value))
-        buf.extend(a.value)
+        if a.tt < 24 and n < 0x100:  # the usual address (a portal chunk's routes have six)
+            buf.append(a.tt)
+            if n < 24:
+                buf.append(0x40 | n)
+            else:
+                buf.append(0x58)
+                buf.append(n)
+        else:
+            cbor.write_head(buf, 0, a.tt)
+            cbor.write_head(buf, 2, n)
+        buf.extend(v)
 
 
 def encode_fields(buf, onward, return_, payload):
