@@ -32,6 +32,8 @@ _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 class HostAEAD:
     """AES-256-GCM under one key (cryptography's AESGCM, built once)."""
 
+    takes_views = True  # decrypt reads any buffer as it is (cipher.Decryptor passes a view, no copy)
+
     def __init__(self, key: bytes) -> None:
         if len(key) != 32:
             raise CryptoError("AES-256-GCM key must be 32 bytes")

@@ -154,3 +154,27 @@ def test_fastwire_route_cache_gives_fresh_lists_and_stays_bounded():
         got = decode_message(one.encode())
         assert got.onward == one.onward and got.onward == decode_fields(cbor.decode(one.encode())).onward
         assert len(fastwire._cache) <= fastwire._CACHE_MAX
+
+
+def test_host_decryptor_reads_a_view_and_stays_transactional():
+    """cipher.Decryptor hands a host's AEAD (takes_views) a view of the message, not a copy: the
+    plaintext is right, a changed byte is refused and leaves the decryptor as it was (the genuine
+    message still opens), a replay is refused."""
+    from hopseal.errors import ChannelError, CryptoError
+    from hopseal.secure.cipher import Decryptor, Encryptor
+    from hopseal_host.crypto_host import HostCrypto
+
+    crypto = HostCrypto()
+    key = os.urandom(32)
+    enc, dec = Encryptor(crypto, key), Decryptor(crypto, key)
+    assert crypto.aead(key).takes_views
+    msgs = [enc.encrypt(os.urandom(48 * 1024 + i)) for i in range(40)]  # past a rekey (32)
+    for i, ct in enumerate(msgs):
+        bad = bytearray(ct)
+        bad[len(bad) // 2] ^= 1
+        with pytest.raises(CryptoError):
+            dec.decrypt(bytes(bad))
+        n, pt = dec.decrypt(ct)
+        assert n == i and len(pt) == 48 * 1024 + i
+        with pytest.raises(ChannelError):
+            dec.decrypt(ct)
