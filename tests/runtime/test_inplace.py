@@ -11,7 +11,7 @@ from hopseal.secure.cipher import KEY_RENEWAL_INTERVAL, Decryptor, Encryptor
 from hopseal.secure.payload import PADDING_TAIL, PAYLOAD, decode_plaintext, encode_payload, payload_head
 from hopseal.wire import message
 from hopseal.wire.message import VIEW_MIN, Message, decode_message, route
-from hopseal.wire.serial_arq import FLAG_END, Arq
+from hopseal.wire.serial_arq import FLAG_END, RX_BUF_FIRST, Arq
 from hs_backends import backends
 
 KEY = bytes(range(32))
@@ -118,3 +118,48 @@ def test_arq_delivers_views_and_copies_one_still_undelivered():
     out = []
     a.on_rdata(b"\x00\x0b" + bytes((FLAG_END,)) + b"third", out)
     assert [bytes(m) for m in out] == [b"third"]
+
+
+def test_arq_reassembly_buffer_grows_as_messages_need():
+    a = Arq(1000, 10000, 10000)
+    out = []
+    a.on_rdata(b"\x00\x00\x00" + b"x" * 10, out)  # a first fragment: the buffer's first size
+    assert len(a.rx_buf) == RX_BUF_FIRST
+    data = bytes(i & 0xFF for i in range(5000))
+    pos = 10
+    a.on_rdata(b"\x00\x0a\x00" + data[:1000], out)
+    for off in range(1000, 5000, 1000):
+        flags = FLAG_END if off + 1000 == 5000 else 0
+        at = pos + off
+        a.on_rdata(bytes(((at >> 8) & 0xFF, at & 0xFF, flags)) + data[off:off + 1000], out)
+    assert len(out) == 1 and bytes(out[0]) == b"x" * 10 + data
+    assert len(a.rx_buf) == 4 * RX_BUF_FIRST and type(out[0]) is memoryview
+    # never more than max_message
+    b = Arq(1000, 3000, 3000)
+    out = []
+    b.on_rdata(b"\x00\x00\x00" + bytes(1000), out)
+    b.on_rdata(b"\x03\xe8\x00" + bytes(1000), out)
+    b.on_rdata(b"\x07\xd0" + bytes((FLAG_END,)) + bytes(1000), out)
+    assert len(b.rx_buf) == 3000 and len(out) == 1 and len(out[0]) == 3000
+
+
+def test_arq_lends_one_message_at_a_time_after_a_gap():
+    a = Arq(100, 1000, 1000, rx_buf=bytearray(1000))
+    out = []
+    # message A = "aaaa" + "AAAA", message B = "bbbb"; A's first fragment is late
+    a.on_rdata(b"\x00\x04\x01AAAA", out, True)
+    a.on_rdata(b"\x00\x08\x01bbbb", out, True)
+    assert out == [] and a.held
+    a.on_rdata(b"\x00\x00\x00aaaa", out, True)  # fills the gap: A completes, B waits
+    assert len(out) == 1 and type(out[0]) is memoryview and bytes(out[0]) == b"aaaaAAAA"
+    assert a.ready()
+    out = []  # A delivered
+    a.more(out)
+    assert [bytes(m) for m in out] == [b"bbbb"] and not a.ready() and not a.held
+    # without lending (SerialLink.feed), both at once: A copied out before B reuses the buffer
+    a = Arq(100, 1000, 1000, rx_buf=bytearray(1000))
+    out = []
+    a.on_rdata(b"\x00\x04\x01AAAA", out)
+    a.on_rdata(b"\x00\x08\x01bbbb", out)
+    a.on_rdata(b"\x00\x00\x00aaaa", out)
+    assert [bytes(m) for m in out] == [b"aaaaAAAA", b"bbbb"] and type(out[0]) is bytearray

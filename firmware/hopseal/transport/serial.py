@@ -172,17 +172,26 @@ class SerialConnection(StreamConnection):
 
     # -- receiving -----------------------------------------------------------------------------
     async def _received(self, data):
-        bodies = self.link.feed(data)
-        await self._flush()
-        for body in bodies:
-            try:
-                await self._deliver(body)
-            except HopsealError as e:
-                # passed the CRC, so not line noise, but a serial link is not torn down for one
-                # bad message: count it and go on (§7.5)
-                self.link.bad_message()
-                self.node.count("serial_bad_messages")
-                log.every("serial_bad_messages", 10, "%r: dropped a bad message: %s", self, e)
+        # message by message: a reliable-link message is a view of the link's reassembly buffer,
+        # delivered before the bytes after it are fed (serial_link.feed_part)
+        if not hasattr(data, "find"):
+            data = bytes(data)
+        i = 0
+        while True:
+            bodies = []
+            i = self.link.feed_part(data, i, bodies)
+            await self._flush()
+            for body in bodies:
+                try:
+                    await self._deliver(body)
+                except HopsealError as e:
+                    # passed the CRC, so not line noise, but a serial link is not torn down for
+                    # one bad message: count it and go on (§7.5)
+                    self.link.bad_message()
+                    self.node.count("serial_bad_messages")
+                    log.every("serial_bad_messages", 10, "%r: dropped a bad message: %s", self, e)
+            if (i >= len(data) and not self.link.more()) or self.closed:
+                break
 
     async def _timer(self):
         base_s = self.link.interval_ms / 4000

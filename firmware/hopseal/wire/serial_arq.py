@@ -56,6 +56,7 @@ MIN_FRAG = const(24)
 MAX_SACK = const(4)  # ranges in an ACK (serial-link.md §8)  # bytes of data per fragment after losses, at least
 RTO_MIN_MS = const(30)
 RTO_INITIAL_MS = const(400)
+RX_BUF_FIRST = const(2048)  # the reassembly buffer's first size (it grows up to max_message)
 DEFAULT_WINDOW = const(4096)  # bytes in flight at most; bytes a receiver holds beyond a gap at most
 _WRAP = const(0x10000)
 _HALF = const(0x8000)
@@ -67,6 +68,13 @@ def _unlend(out):
     for i in range(len(out)):
         if type(out[i]) is memoryview:
             out[i] = bytearray(out[i])
+
+
+def _lent(out):
+    for m in out:
+        if type(m) is memoryview:
+            return True
+    return False
 
 
 def _unwrap(o16, ref):
@@ -104,7 +112,7 @@ class Arq:
         self._hdr = bytearray(3)
         # receiver
         self.rx_next = 0
-        self.rx_buf = rx_buf  # reassembly, max_message bytes: the link's (allocated at its start), or on first use
+        self.rx_buf = rx_buf  # reassembly (up to max_message bytes): the link's, kept across sessions, or made on first use
         self.rx_len = 0
         self.rx_drop = 0  # the message in progress is dropped: 1 too long, 2 no memory for it
         self.held = []  # [offset, bytes, flags] beyond a gap, by offset
@@ -327,8 +335,10 @@ class Arq:
         return left if left > 0 else 0
 
     # -- receiving -------------------------------------------------------------------------------
-    def on_rdata(self, body, out):
-        """One RDATA body; the messages it completes are appended to `out`."""
+    def on_rdata(self, body, out, lend=False):
+        """One RDATA body; the messages it completes are appended to `out`. With `lend`, it stops
+        after the first message (a view of the reassembly buffer) while held fragments would
+        start another: deliver it, then call more()."""
         self.rx_fragments += 1
         self.ack_due = True
         nxt = self.rx_next
@@ -341,8 +351,20 @@ class Arq:
             self.rx_dup += 1
             return
         self._take(memoryview(body)[3 + nxt - off :], body[2], out)
+        self.more(out, lend)
+
+    def ready(self):
+        """True when held fragments follow in order now (more() takes them)."""
+        return bool(self.held) and self.held[0][0] <= self.rx_next
+
+    def more(self, out, lend=True):
+        """Take the held fragments that now follow in order; with `lend`, stop before one that
+        starts a message while a view of the reassembly buffer is still in `out` (so it needs no
+        copy: a fragmented heap may have no room for one)."""
         held = self.held
         while held and held[0][0] <= self.rx_next:
+            if lend and self.rx_len == 0 and _lent(out):
+                return
             h = held.pop(0)
             self.rx_held -= len(h[1])
             skip = self.rx_next - h[0]
@@ -387,11 +409,12 @@ class Arq:
             self.rx_drop = 1  # too big
         else:
             try:  # a fragmented heap: this message is lost (counted), not the link
-                if self.rx_buf is None:
-                    self.rx_buf = bytearray(self.max_message)
                 if self.rx_len == 0:
                     _unlend(out)
-                self.rx_buf[self.rx_len : self.rx_len + n] = data
+                need = self.rx_len + n
+                if self.rx_buf is None or need > len(self.rx_buf):
+                    self._grow(need, out)
+                self.rx_buf[self.rx_len : need] = data
                 self.rx_len += n
                 if end:
                     msg = memoryview(self.rx_buf)[: self.rx_len]
@@ -406,6 +429,21 @@ class Arq:
         if msg is not None:
             self.messages_rx += 1
             out.append(msg)
+
+    def _grow(self, need, out):
+        """A reassembly buffer of at least `need` bytes (at most max_message): RX_BUF_FIRST
+        bytes at first (a board's portal chunk of 1 KiB fits), then doubled as messages need, so
+        a heap in small pieces is asked for a large piece only when a message that large comes."""
+        _unlend(out)
+        size = len(self.rx_buf) if self.rx_buf is not None else RX_BUF_FIRST
+        while size < need:
+            size *= 2
+        if size > self.max_message:
+            size = self.max_message
+        buf = bytearray(size)
+        if self.rx_len:
+            buf[: self.rx_len] = memoryview(self.rx_buf)[: self.rx_len]
+        self.rx_buf = buf
 
     def take_ack(self):
         """The ACK body owed for what was received since the last call, or None."""

@@ -252,7 +252,8 @@ class FrameDecoder:
 
     `feed(data)` takes bytes, a bytearray or a memoryview and returns a list of events:
         ("text", bytes)          console text, in order, byte-exact; one event per run
-        ("frame", type, body)    a frame that passed every check; body is bytes
+        ("frame", type, body)    a frame that passed every check; body is bytes (a memoryview
+                                 valid until the next feed when `views` is set)
     Counters (ints, exact): frames, crc_errors, cobs_errors, oversize, unknown_type, bad_length,
     runts, text_bytes. `stats()` returns them as a dict. `pending()` is the number of decoded
     bytes held for a frame in progress (never more than max_body + 5). `max_encoded` is the
@@ -267,6 +268,9 @@ class FrameDecoder:
         self.max_encoded = cobs_max(cap)
         self._cobs = _CobsReader(cap)
         self._state = _S_TEXT
+        # views: a frame's body is a memoryview of this decoder's buffer, valid until its next
+        # feed (serial_link.py feeds it up to one frame end at a time): no copy per frame
+        self.views = False
         self._enc = 0  # COBS bytes of the frame in progress
         self.frames = 0
         self.crc_errors = 0
@@ -294,15 +298,16 @@ class FrameDecoder:
         """Decoded bytes held for the frame in progress (0 outside a frame)."""
         return self._cobs.n if self._state == _S_FRAME else 0
 
-    def feed(self, data):
-        """Consume `data`; return the list of events it completes (see the class docstring)."""
+    def feed(self, data, start=0, end=None):
+        """Consume data[start:end]; return the list of events it completes (see the class
+        docstring)."""
         if not hasattr(data, "find"):
             data = bytes(data)
-        n = len(data)
+        n = len(data) if end is None else end
         mv = memoryview(data)
         events = []
         st = self._state
-        i = 0
+        i = start
         while i < n:
             if st == _S_TEXT:
                 j = data.find(_Z, i, n)
@@ -375,4 +380,4 @@ class FrameDecoder:
             self.bad_length += 1
             return
         self.frames += 1
-        events.append((EV_FRAME, ftype, bytes(mv[1 : n - 4])))
+        events.append((EV_FRAME, ftype, mv[1 : n - 4] if self.views else bytes(mv[1 : n - 4])))

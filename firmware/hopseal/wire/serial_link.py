@@ -140,6 +140,7 @@ class SerialLink:
         self.down_after = down_after
         self.speak_first = speak_first
         self.decoder = FrameDecoder(max_body)
+        self.decoder.views = True  # feed() takes each frame before the decoder reuses its buffer
         self.state = DOWN
         self.may_speak = speak_first
         self.out = []
@@ -291,7 +292,16 @@ class SerialLink:
     def _new_arq(self):
         self._end_arq()
         if self.max_message is not None and self.peer_max_message is not None:
-            from .serial_arq import Arq  # only with a peer that speaks the reliable link
+            from .serial_arq import RX_BUF_FIRST, Arq  # only with a peer that speaks the reliable link
+
+            if self.rx_buf is None:
+                # every message is received in it (serial_arq.py): made at the first link up,
+                # before the channels cut up the heap, and kept; when there is no room for it
+                # now, the first message that needs it tries again
+                try:
+                    self.rx_buf = bytearray(min(RX_BUF_FIRST, self.max_message))
+                except MemoryError:
+                    pass
 
             kw = {"rto_max_ms": self.interval_ms}
             if self.window:
@@ -326,11 +336,58 @@ class SerialLink:
     # -- input ---------------------------------------------------------------------------------
     def feed(self, data):
         """Consume bytes from the wire; return the DATA bodies to deliver (only while up)."""
-        now = self.clock()
+        if not hasattr(data, "find"):
+            data = bytes(data)
         bodies = []
+        i = 0
+        while i < len(data):
+            i = self.feed_part(data, i, bodies, False)
+        return bodies
+
+    def feed_part(self, data, start, bodies, stop=True):
+        """Consume data[start:] (bytes or a bytearray) up to its end or, with `stop`, up to the
+        end of the first frame that completes a message; append the messages to `bodies` and
+        return where it stopped. A reliable-link message is a view of the reassembly buffer
+        (serial_arq.py): deliver it before feeding more (transport/serial.py does), and the
+        next one needs no copy of it."""
+        n = len(data)
         if self.state == STOPPED:
-            return bodies
-        for ev in self.decoder.feed(data):
+            return n
+        now = self.clock()
+        # The decoder gives each frame's body as a view of its buffer, valid until it is fed
+        # again: so it is fed up to one frame end (a 00) at a time and each frame handled at once
+        # (what is kept is copied: DATA bodies, HELLO and STOP text; RDATA goes into the
+        # reassembly buffer). No allocation the size of a frame per frame.
+        k = len(bodies)
+        i = start
+        a = self.arq
+        if a is not None and a.ready():
+            a.more(bodies, stop)  # held fragments a lent message stopped
+            if stop and len(bodies) > k:
+                i = n + 1  # nothing consumed: skip the loop, answer below
+        while i < n and self.state != STOPPED:
+            j = data.find(b"\x00", i)
+            j = n if j < 0 else j + 1
+            self._frames(self.decoder.feed(data, i, j), now, bodies, stop)
+            i = j
+            if stop and len(bodies) > k:
+                break
+        a = self.arq
+        if a is not None:
+            ack = a.take_ack()
+            if ack is not None:
+                self.out.append(encode_frame(ACK, ack))
+        if self.state == STOPPED:
+            return n
+        return start if i > n else i
+
+    def more(self):
+        """True when the reliable link holds fragments it can deliver now without more input
+        (feed_part takes them first)."""
+        return self.state == UP and self.arq is not None and self.arq.ready()
+
+    def _frames(self, events, now, bodies, lend=False):
+        for ev in events:
             if self.state == STOPPED:
                 break  # nothing after a STOP counts: the board is leaving the link
             if ev[0] == EV_TEXT:
@@ -339,7 +396,7 @@ class SerialLink:
             ftype = ev[1]
             body = ev[2]
             if ftype == STOP:
-                self._on_stop(body)
+                self._on_stop(bytes(body))
                 continue
             self.heard = now
             if not self.may_speak:
@@ -347,7 +404,7 @@ class SerialLink:
                 if ftype != HELLO:
                     self._hello(now, False)
             if ftype == HELLO:
-                self._on_hello(body, now)
+                self._on_hello(bytes(body), now)
             elif ftype == PING:
                 self.pings_rx += 1
                 self.out.append(encode_frame(PONG, body))
@@ -370,19 +427,13 @@ class SerialLink:
                     if self.state == DOWN:
                         self._hello_soon(now)
                 elif ftype == DATA:
-                    bodies.append(body)
+                    bodies.append(bytes(body))
                 elif self.arq is None:
                     self.rx_not_arq += 1  # the peer did not offer the reliable link in its HELLO
                 elif ftype == RDATA:
-                    self.arq.on_rdata(body, bodies)
+                    self.arq.on_rdata(body, bodies, lend)
                 else:
                     self.arq.on_ack(body, now)
-        a = self.arq
-        if a is not None:
-            ack = a.take_ack()
-            if ack is not None:
-                self.out.append(encode_frame(ACK, ack))
-        return bodies
 
     def _on_stop(self, body):
         self.stops_rx += 1
