@@ -17,7 +17,10 @@ whole chunk, each as costly as a tenth of its encryption (tools/bench/bench_port
 - `HostTCPFraming`, the framing of a host's TCP connections (limits.transport_options): the same
   bytes as the runtime's TCPFraming, and `frame_message(msg)`, which encodes the message straight
   behind room for its length (one buffer, one copy of the payload) where the runtime's
-  connection would write `frame(msg.encode())` (three).
+  connection would write `frame(msg.encode())` (three); a frame that came whole in one read is
+  handed to the decoder as a view of that read (bytes, never written), one gathered from several
+  reads as the bytearray it was gathered in, instead of a copy (TCPFrameDecoder.views). The
+  decoders take either (hopseal.wire.cbor copies what it keeps; fastwire copies the payload).
 Boards keep asyncio's streams and the runtime's framing; this module never runs there.
 """
 from __future__ import annotations
@@ -29,7 +32,7 @@ import struct
 from hopseal import compat
 from hopseal.errors import FrameError
 from hopseal.wire import message
-from hopseal.wire.tcp_frame import TCPFraming
+from hopseal.wire.tcp_frame import DEFAULT_MAX_FRAME, TCPFrameDecoder, TCPFraming
 
 _LIMIT = 64 * 1024  # asyncio's default stream limit (2**16)
 
@@ -119,8 +122,17 @@ async def start_server(client_connected_cb, host: str, port: int, limit: int = _
     return await loop.create_server(factory, host, port, **kwds)
 
 
+class _ViewDecoder(TCPFrameDecoder):
+    views = True
+
+
 class HostTCPFraming(TCPFraming):
-    """The runtime's TCP framing plus `frame_message` (see the module's docstring)."""
+    """The runtime's TCP framing plus `frame_message`, and frame bodies handed out without copying
+    them out of what was read (see the module's docstring)."""
+
+    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
+        super().__init__(max_frame)
+        self.decoder = _ViewDecoder(max_frame)
 
     def frame_message(self, msg) -> bytearray:
         """frame(msg.encode()), the same bytes, built in one buffer."""

@@ -178,3 +178,41 @@ def test_host_decryptor_reads_a_view_and_stays_transactional():
         assert n == i and len(pt) == 48 * 1024 + i
         with pytest.raises(ChannelError):
             dec.decrypt(ct)
+
+
+def test_host_framing_hands_out_views_that_decode_as_bytes_do():
+    """HostTCPFraming's decoder: the bodies of frames fed whole, one byte at a time or in odd
+    pieces are the same bytes as the runtime decoder's (views of a bytes read, or the bytearray
+    a body was gathered in), and decode_message reads them, fast path or general decoder (a
+    message with a tracing context), to the same Message with bytes fields."""
+    from hopseal.wire.message import decode_message
+
+    msgs = [_msg(os.urandom(n)) for n in (0, 5, 300, 48 * 1024)]
+    traced = _msg(b"with tracing")
+    traced.tracing = "00-abc-01"
+    msgs.append(traced)
+    wire = b"\x01" + b"".join(TCPFraming().frame(m.encode()) for m in msgs)
+    rng = random.Random(7)
+    for pieces in ([wire], [wire[i:i + 1] for i in range(len(wire))], _cut(wire, rng)):
+        f = fastio.HostTCPFraming()
+        ref = TCPFraming()
+        bodies = [b for p in pieces for b in f.feed(p)]
+        assert [bytes(b) for b in bodies] == [b for p in pieces for b in ref.feed(p)]
+        for body, m in zip(bodies, msgs):
+            got = decode_message(body)
+            assert type(got.payload) is bytes and got.payload == m.payload
+            assert got.onward == m.onward and got.return_ == m.return_ and got.tracing == m.tracing
+    # a bytearray read (not bytes) is never handed out as a view of itself
+    f = fastio.HostTCPFraming()
+    buf = bytearray(wire)
+    bodies = f.feed(buf)
+    assert all(type(b) is not memoryview for b in bodies)
+
+
+def _cut(data, rng):
+    out, i = [], 0
+    while i < len(data):
+        n = rng.randint(1, 70000)
+        out.append(data[i:i + n])
+        i += n
+    return out

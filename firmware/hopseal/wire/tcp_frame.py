@@ -38,7 +38,11 @@ def encode_frame(body, max_frame=OCKAM_MAX_FRAME):
 
 
 class TCPFrameDecoder:
-    """Feed bytes from the socket; get whole frame bodies back."""
+    """Feed bytes from the socket; get whole frame bodies back (bytes; with `views`, a host's
+    choice, a body that came whole in a `bytes` read is a memoryview of it and one put together
+    from several reads the bytearray it was gathered in: no copy of either)."""
+
+    views = False
 
     def __init__(self, max_frame=DEFAULT_MAX_FRAME, expect_version=True):
         self.max_frame = max_frame
@@ -64,8 +68,10 @@ class TCPFrameDecoder:
                 self.state = _LENGTH
                 continue
             if self.state == _BODY and not self.buf and n - pos >= self.need:
-                # the whole body is in this read: one copy, not two (large reads on a host)
-                out.append(bytes(mv[pos : pos + self.need]))
+                # the whole body is in this read: one copy, not two (large reads on a host), none
+                # for a host that takes views of what it read (it is never written to)
+                body = mv[pos : pos + self.need]
+                out.append(body if self.views and type(data) is bytes else bytes(body))
                 pos += self.need
                 self.need = 4
                 self.state = _LENGTH
@@ -88,7 +94,7 @@ class TCPFrameDecoder:
                 self.need = length
                 self.state = _BODY
             else:
-                out.append(bytes(self.buf))
+                out.append(self.buf if self.views else bytes(self.buf))
                 self.buf = bytearray()
                 self.need = 4
                 self.state = _LENGTH
