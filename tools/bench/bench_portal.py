@@ -20,6 +20,32 @@ shared machine a busy moment then hits each path alike. Ratios hopseal/ssh and h
 printed for both portal paths. Missing ssh/sshd/socat: a note, no RESULT line for that path or its
 ratios.
 
+What the portal paths run is what a user gets from the CLI's defaults: 48 KiB chunks, AES-256-GCM
+channels, the host's event loop (uvloop where installed: hopseal_host.eventloop) and its TCP
+streams and framing (hopseal_host.fastio). On this 2-core machine every path is CPU-bound, so the
+ratios follow the CPU each path spends per byte (ssh + sshd about 6.3 ms per MiB; the client and
+the sink of this process about 1 ms per MiB on any path). For issue 10 (target >= 1.0x ssh -L)
+the host path was profiled (py-spy, cProfile, perf) and cut: uvloop instead of asyncio's Python
+selector loop and transports; no copy of a chunk through asyncio's StreamReader (fastio's
+ChunkReader), none for a frame's body (views of the read), one instead of three to frame a sent
+message, the channel message sealed in place in one buffer (HostAEAD.seal_into) and decrypted from
+a view (HostAEAD.takes_views); routes encoded without per-byte calls and read from a small cache
+(fastwire). Wire bytes unchanged (tests/vectors, make interop). CPU per MiB, relay path: inlet
+4.2 -> about 3, hub 5.1 -> about 3, outlet 5.2 -> about 3.7 ms; direct path: about 4.3 + 4.3 ->
+3.3 + 3.4 ms. Three default runs each, the same hour, the machine shared with other jobs
+(ratios to ssh -L of the same run):
+
+    before (4ecd058):  portal_direct 0.67 0.68 0.55   portal_relay 0.49 0.37 0.43
+    after:             portal_direct 0.88 0.94 1.18   portal_relay 0.57 0.71 0.80
+
+The relay path stays below ssh -L: it runs three processes, four TCP hops and four AES-GCM passes
+per chunk (the outlet's relay was registered through its channel to the hub, as Ockam does, so the
+hub seals every chunk again and the outlet opens it twice) where ssh -L runs two processes, three
+hops and two ChaCha20-Poly1305 passes. A minimal stand-in for the relay path (three uvloop
+processes doing only the framing and the four AES-GCM passes, no routing) measured 7.5 ms per MiB
+and about 1.0x ssh -L here: the remaining gap is the runtime's routing layers (worker lookups,
+route and message objects, awaits per hop), about 1 ms per MiB per process.
+
     python tools/bench/bench_portal.py [--quick] [--mib N] [--rounds N]
 """
 from __future__ import annotations
