@@ -7,9 +7,9 @@ Rules this module upholds:
 - An `AESGCM` is built once per key (callers cache it): the constructor does the per-key work.
 
 How it is made fast without CTR or GCM in the firmware:
-- Keystream: counter blocks go into one buffer (up to 32 blocks) that the ECB provider encrypts
-  in one call; the XOR is one big-int XOR per 512-byte chunk via int.from_bytes. Chunking keeps
-  the transient heap near twice the message size, whatever that size is.
+- Keystream: counter blocks go into one buffer (up to 8 blocks) that the ECB provider encrypts
+  in one call; the XOR is one big-int XOR per 128-byte chunk via int.from_bytes. Chunking keeps
+  the transient pieces that small, whatever the message size (a fragmented heap has them).
 - GHASH: a block Y is multiplied by H with two 16-entry tables per key (about 2 KB): for each
   byte of Y, highest degree first, Z = (Z >> 8) ^ HI[b >> 4] ^ LO[b & 15]. Z is kept as an
   unreduced 255-bit product: bit (254 - d) holds the coefficient of x^d, so the >> 8 that
@@ -24,7 +24,10 @@ from hopseal.errors import CryptoError
 
 _M127 = const((1 << 127) - 1)
 _MAX_BLOCKS = const(0xFFFFFFFE)  # the 32-bit counter must not wrap (SP 800-38D §5.2.1.1)
-_CHUNK_BLOCKS = const(32)  # keystream per ECB call: 512 bytes of RAM whatever the message size
+# keystream per ECB call: 128 bytes whatever the message size. Each chunk makes a few big ints of
+# its size; at 512 bytes those wanted free pieces of that size five at a time, which a board's
+# heap cut up by two channels and a portal often lacks (the 240K ESP32 on the python path)
+_CHUNK_BLOCKS = const(8)
 
 
 class AESGCM:

@@ -113,10 +113,22 @@ class Message:
         )
 
     def encode(self):
-        """CBOR TcpTransportMessage (ockam-wire §2.3)."""
-        buf = bytearray()
-        _encode_into(buf, self)
-        return bytes(buf)
+        """CBOR TcpTransportMessage (ockam-wire §2.3), as a bytearray: the payload is copied once,
+        into a buffer of the exact size (a board's heap in small pieces has no room for a
+        growing buffer and then a copy of it)."""
+        if self.tracing is not None:
+            buf = bytearray()
+            _encode_into(buf, self)
+            return buf
+        head = bytearray(b"\x83")
+        encode_route(head, self.onward)
+        encode_route(head, self.return_)
+        cbor.write_head(head, 2, len(self.payload))
+        h = len(head)
+        buf = bytearray(h + len(self.payload))
+        buf[:h] = head
+        buf[h:] = self.payload
+        return buf
 
 
 def encode_route(buf, r):
