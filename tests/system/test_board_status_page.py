@@ -63,9 +63,10 @@ def test_status_page_through_inlet_hub_gateway_to_board(tmp_path, ber):
         board_id = console.lines[i].split("identity ", 1)[1].strip()
         wait_line(console, "relay forward_to_esp32 registered", timeout=120)
         if not ber:
-            # (at BER 1e-3 the board sends no readings: its relay and readings tasks then open their
-            # channels to the hub at once, and on this line with the pure-Python crypto each of the
-            # two handshakes can outlast its 10 s again and again: seen in 3 of about 12 runs)
+            # (at BER 1e-3 the board sends no readings: before board.py opened one hub channel at a
+            # time, its relay and readings tasks opened two at once, and on this line with the
+            # pure-Python crypto each handshake could outlast its 10 s again and again, 3 runs of
+            # about 12; the test stays about the page)
             wait_line(console, "reading ", " acknowledged", timeout=120)
         inlet_port = free_port()
         inlet = hopseal("inlet", "tcp-inlet", "create", "--from", "127.0.0.1:%d" % inlet_port, "--to",

@@ -167,6 +167,7 @@ class Board:
         self.cache = None
         self.channel = None
         self.channel_gen = -1
+        self._hub_lock = asyncio.Lock()
         self.readings_sent = 0
         self.last_readings = []  # the status page's "last readings"
         if cfg.get("clock_start") is not None:
@@ -200,9 +201,17 @@ class Board:
 
     async def hub_channel(self, timeout=10):
         """The secure channel to the hub's `api` over the current link, opened when there is none
-        (or its route went through a link that has restarted since)."""
+        (or its route went through a link that has restarted since). One handshake at a time: the
+        relay and readings tasks both want the channel at link up, and two handshakes at once on
+        a slow line with the pure-Python crypto each outlasted their timeout, again and again."""
         if self.channel is not None and not self.channel.closed and self.channel_gen == self.ups:
             return self.channel
+        async with self._hub_lock:
+            return await self._open_hub_channel(timeout)
+
+    async def _open_hub_channel(self, timeout):
+        if self.channel is not None and not self.channel.closed and self.channel_gen == self.ups:
+            return self.channel  # opened by the task that held the lock
         from ..secure.channel import create_secure_channel
         from ..secure.trust import TrustIdentifiers
 
