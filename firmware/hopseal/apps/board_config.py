@@ -54,8 +54,9 @@ Board file keys (boards/*.json; every key optional except "link"):
                     identifier, uptime, heap, link, last readings) through an outlet at ADDR, in
                     process: no TCP port anywhere on the board. With a vault only through a secure
                     channel (from `authorized` if given); an inlet's route ends .../service/ADDR
-    portal_chunk    bytes a board portal reads from its TCP socket per Payload (default: a quarter
-                    of max_message, or max_body on a version-1 link): a Payload must fit the link
+    portal_chunk    bytes a board portal reads from its TCP socket per Payload (default 256, or a
+                    quarter of max_message, or max_body on a version-1 link, when less): what a
+                    board sends needs a few free pieces of its heap that size (board_extras.py)
     heap_report     seconds: print "heap used U free F, most used M, memory errors E" (after a
                     collection; M the most of every report so far) every S seconds (tests, soak runs)
     clock_start     Unix seconds: set the board's clock to this at start (tests: 946684800, the

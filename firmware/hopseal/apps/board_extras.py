@@ -16,13 +16,31 @@ def parse_outlet(text):
     return (addr if sep else "outlet"), host, int(port)
 
 
+# A board portal's default chunk. What a board sends is built in a few buffers of about the
+# chunk plus its headers (the Payload, one per secure channel, the routing message the reliable
+# link keeps until it is acknowledged), each of which needs one free piece of the heap; once the
+# channels are up, the 240K ESP32 (64-bit virtual board) has 60-70 KB free but its largest piece
+# is often under 1 KB. Measured there: 1 KiB chunks find no piece; 512 get through with the viper
+# kernels but not always on the pure-Python crypto (when the kernels do not fit) over a damaged
+# line; 256 on both. A 32-bit board's pieces hold about twice as much. What a board receives
+# needs no such piece (the reliable link's buffer, decrypted in place), so a host inlet may send
+# it larger chunks, up to max_message.
+PORTAL_CHUNK = 256
+
+
+def default_chunk(cfg):
+    """portal_chunk, or PORTAL_CHUNK, or less when a quarter of the message limit is less (a
+    Payload must fit the link: max_body on a version-1 link)."""
+    q = (cfg.get("max_message") or cfg["max_body"] * 4) // 4
+    return cfg.get("portal_chunk") or (q if q < PORTAL_CHUNK else PORTAL_CHUNK)
+
+
 def start_outlets(board, cfg):
-    """TCP outlets (services/portal.py); with a vault reachable only through a secure channel. A
-    Payload must fit the link: chunk = portal_chunk, or a quarter of the message limit (each chunk
-    is copied a few times on its way: small pieces fit a fragmented heap)."""
+    """TCP outlets (services/portal.py); with a vault reachable only through a secure channel.
+    Payloads of default_chunk(cfg) bytes."""
     from ..services import portal
 
-    chunk = cfg.get("portal_chunk") or (cfg.get("max_message") or cfg["max_body"] * 4) // 4
+    chunk = default_chunk(cfg)
     access = None
     if cfg.get("vault") is not None:
         from ..secure.trust import channel_only
@@ -111,7 +129,7 @@ async def start_inlets(board, cfg):
     HOST:PORT becomes a portal connection to the outlet at the end of ROUTE."""
     from ..services import portal
 
-    chunk = cfg.get("portal_chunk") or (cfg.get("max_message") or cfg["max_body"] * 4) // 4
+    chunk = default_chunk(cfg)
     for text in cfg["inlets"]:
         host, port, hops = parse_inlet(text)
         inlet = portal.Inlet(board.node, inlet_route(board, hops), chunk=chunk, max_connections=4)
@@ -123,9 +141,19 @@ async def start_inlets(board, cfg):
         say("tcp inlet listening on %s:%d (chunk %d)" % (host, port, chunk))
 
 
+def memory_errors(board):
+    """Allocations that failed and cost something: the node's (a connection or portal closed, a
+    message dropped), a secure channel's (closed), the reliable link's (a message lost)."""
+    c = board.node.counters
+    n = c.get("memory_errors", 0) + c.get("channel_memory_errors", 0)
+    link = getattr(getattr(board.link, "conn", None), "link", None)
+    arq = getattr(link, "arq", None)
+    return n + (arq.rx_no_memory if arq is not None else 0)
+
+
 async def heap_loop(board, every):
     """Every `every` s: heap used and free after a collection, the most used so far, and the
-    node's memory errors (tests and soak runs read it)."""
+    memory errors (tests and soak runs read it)."""
     import gc
 
     most = 0
@@ -136,4 +164,4 @@ async def heap_loop(board, every):
         if used > most:
             most = used
         say("heap used %d free %d, most used %d, memory errors %d"
-            % (used, gc.mem_free(), most, board.node.counters.get("memory_errors", 0)))
+            % (used, gc.mem_free(), most, memory_errors(board)))

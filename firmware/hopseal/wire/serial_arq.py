@@ -127,14 +127,15 @@ class Arq:
         self.rx_dup = 0
         self.rx_gap = 0
         self.rx_too_big = 0
-        self.rx_no_memory = 0
+        self.rx_no_memory = 0  # messages lost: no room to reassemble them
+        self.rx_hold_no_memory = 0  # fragments beyond a gap not held for lack of room (resent)
         self.tx_too_big = 0
         self.messages_rx = 0
         self.messages_tx = 0
 
     def stats(self, d):
         for k in ("tx_fragments", "retransmits", "timeouts", "tx_bytes_resent", "rx_fragments", "rx_dup", "rx_gap",
-                  "rx_too_big", "rx_no_memory", "tx_too_big", "messages_rx", "messages_tx", "frag", "rto"):
+                  "rx_too_big", "rx_no_memory", "rx_hold_no_memory", "tx_too_big", "messages_rx", "messages_tx", "frag", "rto"):
             d[k] = getattr(self, k)
         d["srtt"] = -1 if self.srtt is None else self.srtt
 
@@ -392,7 +393,7 @@ class Arq:
         try:
             held.insert(i, [off, bytes(memoryview(body)[3:]), body[2]])
         except MemoryError:  # no room for it now: the sender resends it
-            self.rx_no_memory += 1
+            self.rx_hold_no_memory += 1
             return
         self.rx_held += n
 
