@@ -37,6 +37,8 @@ a view (HostAEAD.takes_views); routes encoded without per-byte calls and read fr
 
     before (4ecd058):  portal_direct 0.67 0.68 0.55   portal_relay 0.49 0.37 0.43
     after:             portal_direct 0.88 0.94 1.18   portal_relay 0.57 0.71 0.80
+    after, again (load average 2.3-2.6 from other jobs):
+                       portal_direct 1.11 1.17 0.75   portal_relay 0.70 0.71 0.49
 
 The relay path stays below ssh -L: it runs three processes, four TCP hops and four AES-GCM passes
 per chunk (the outlet's relay was registered through its channel to the hub, as Ockam does, so the
