@@ -227,9 +227,44 @@ def ssh_path(sink: Sink, tmp: str, ports: dict, notes: list, cleanup: list) -> N
     cipher = [l.split("cipher:")[1].split()[0] for l in open(ssh_log) if "client->server cipher:" in l]
     ver = subprocess.run([exes["ssh"], "-V"], capture_output=True, text=True).stderr.strip()
     notes.append("ssh: %s, cipher %s" % (ver, cipher[0] if cipher else "?"))
+    ssh_jump_path(sink, d, exes["ssh"], sshd_port, ports, notes, cleanup)
 
 
-def portal_paths(sink: Sink, tmp: str, ports: dict, cleanup: list) -> None:
+def ssh_jump_path(sink: Sink, d: str, ssh_exe: str, sshd_port: int, ports: dict, notes: list, cleanup: list) -> None:
+    """`ssh -J bastion -L ...`: the same sshd is the bastion (ProxyJump: a second ssh process,
+    `ssh -W`, carries the end-to-end session inside its own session to the bastion) and the target;
+    the tunnel inside a tunnel that a user reaching a service behind NAT through a bastion runs, the
+    counterpart of portal_relay."""
+    cfg = os.path.join(d, "ssh_config")
+    common = ["  HostName 127.0.0.1", "  Port %d" % sshd_port, "  User %s" % os.environ.get("USER", "root"),
+              "  IdentityFile %s" % os.path.join(d, "user_key"), "  IdentitiesOnly yes", "  BatchMode yes",
+              "  StrictHostKeyChecking no", "  UserKnownHostsFile /dev/null", "  LogLevel ERROR"]
+    with open(cfg, "w") as f:
+        f.write("\n".join(["Host bench-bastion"] + common + ["Host bench-target"] + common
+                          + ["  ProxyJump bench-bastion", ""]))
+    fwd_port = free_port()
+    log = os.path.join(d, "ssh_jump.log")
+    ssh = subprocess.Popen([ssh_exe, "-F", cfg, "-N", "-o", "ExitOnForwardFailure=yes",
+                            "-L", "127.0.0.1:%d:127.0.0.1:%d" % (fwd_port, sink.port), "bench-target"],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+    cleanup.append(lambda: stop(ssh))
+    try:
+        wait_port(fwd_port, proc=ssh)
+    except RuntimeError as e:
+        notes.append("ssh -J did not come up (%s): ssh_jump comparison skipped\n%s" % (e, open(log).read()[-1500:]))
+        return
+    ports["ssh_jump"] = fwd_port
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far (/proc/PID/stat utime, stime)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def portal_paths(sink: Sink, tmp: str, ports: dict, cleanup: list, pids: dict) -> None:
+    """Start the portal paths' nodes; `pids[path]` lists (role, pid) of the processes of each."""
     def start(name: str, *args: str) -> Child:
         p = hopseal(name, *args)
         cleanup.append(p.stop)
@@ -238,28 +273,36 @@ def portal_paths(sink: Sink, tmp: str, ports: dict, cleanup: list) -> None:
     def inlet(to: str, vault: str) -> int:
         """Start an inlet node whose clients go along `to`; the port it listens on."""
         ip = free_port()
-        start("inlet", "-q", "tcp-inlet", "create", "--from", "127.0.0.1:%d" % ip, "--to", to,
-              "--vault", os.path.join(tmp, vault), "--control", "").wait_for("tcp inlet listening on")
+        c = start("inlet", "-q", "tcp-inlet", "create", "--from", "127.0.0.1:%d" % ip, "--to", to,
+                  "--vault", os.path.join(tmp, vault), "--control", "")
+        c.wait_for("tcp inlet listening on")
+        inlets.append(c.p.pid)
         return ip
+
+    inlets: list[int] = []
 
     # one TCP hop: inlet node -> outlet node listening for Ockam routing
     ol = free_port()
-    start("outlet", "-q", "tcp-outlet", "create", "--to", "127.0.0.1:%d" % sink.port, "--listen", "127.0.0.1:%d" % ol,
-          "--vault", os.path.join(tmp, "outlet-d"), "--control", "").wait_for("listening on")
+    od = start("outlet", "-q", "tcp-outlet", "create", "--to", "127.0.0.1:%d" % sink.port, "--listen",
+               "127.0.0.1:%d" % ol, "--vault", os.path.join(tmp, "outlet-d"), "--control", "")
+    od.wait_for("listening on")
     ports["portal_direct"] = inlet("/ip4/127.0.0.1/tcp/%d/secure/api/service/outlet" % ol, "inlet-d")
+    pids["portal_direct"] = [("inlet", inlets[-1]), ("outlet", od.p.pid)]
 
     # through a hub relay
     hp = free_port()
-    start("hub", "-q", "hub", "--listen", "127.0.0.1:%d" % hp, "--vault", os.path.join(tmp, "hub"),
-          "--control", "").wait_for("listening on")
-    start("outlet", "tcp-outlet", "create", "--to", "127.0.0.1:%d" % sink.port, "--relay", "bench",
-          "--hub", "127.0.0.1:%d" % hp, "--vault", os.path.join(tmp, "outlet-r"),
-          "--control", "").wait_for("relay forward_to_bench registered")
+    hub = start("hub", "-q", "hub", "--listen", "127.0.0.1:%d" % hp, "--vault", os.path.join(tmp, "hub"),
+                "--control", "")
+    hub.wait_for("listening on")
+    orl = start("outlet", "tcp-outlet", "create", "--to", "127.0.0.1:%d" % sink.port, "--relay", "bench",
+                "--hub", "127.0.0.1:%d" % hp, "--vault", os.path.join(tmp, "outlet-r"), "--control", "")
+    orl.wait_for("relay forward_to_bench registered")
     ports["portal_relay"] = inlet("/ip4/127.0.0.1/tcp/%d/service/forward_to_bench/secure/api/service/outlet" % hp,
                                   "inlet-r")
+    pids["portal_relay"] = [("inlet", inlets[-1]), ("hub", hub.p.pid), ("outlet", orl.p.pid)]
 
 
-PATHS = ("direct", "socat", "ssh", "portal_direct", "portal_relay")
+PATHS = ("direct", "socat", "ssh", "ssh_jump", "portal_direct", "portal_relay")
 
 
 def main() -> int:
@@ -268,13 +311,15 @@ def main() -> int:
     sink = Sink()
     ports: dict[str, int] = {"direct": sink.port}
     runs: dict[str, list[float]] = {}
+    pids: dict[str, list] = {}
+    cpu: dict[str, list[float]] = {}  # "path.role" -> ms of CPU per MiB, one per round
     notes: list[str] = []
     cleanup: list = []
     with tempfile.TemporaryDirectory(prefix="hopseal-bench-portal-") as tmp:
         try:
             socat_path(sink, ports, notes, cleanup)
             ssh_path(sink, tmp, ports, notes, cleanup)
-            portal_paths(sink, tmp, ports, cleanup)
+            portal_paths(sink, tmp, ports, cleanup, pids)
             for name in PATHS:  # the warm-up: the inlets open their channels now
                 if name in ports:
                     push(ports[name], 64 * 1024, timeout=60)
@@ -282,22 +327,29 @@ def main() -> int:
             for _ in range(ROUNDS):
                 for name in PATHS:
                     if name in ports:
+                        procs = pids.get(name, [])
+                        t0 = [cpu_seconds(pid) for _, pid in procs]
                         runs.setdefault(name, []).append(SIZE / push(ports[name], SIZE) / 1e6)
+                        for (role, pid), t in zip(procs, t0):
+                            cpu.setdefault("%s.%s" % (name, role), []).append((cpu_seconds(pid) - t) * 1e3 / (SIZE / MiB))
         finally:
             for c in reversed(cleanup):
                 c()
             sink.close()
     notes.append("portal direct: 2 hopseal processes, one secure channel; portal relay: 3 (inlet, hub, outlet), the "
                  "end-to-end channel inside the outlet's channel to the hub (its relay was registered through it); "
-                 "ssh -L: ssh and sshd; socat: one process, no encryption; all on the same cores as this client")
+                 "ssh -L: ssh and sshd; ssh_jump (ssh -J): ssh, its ssh -W to the bastion and two sshd sessions "
+                 "(bastion and target: the same local sshd), the end-to-end session inside the one to the bastion; socat: one process, no encryption; all on the same cores as this client")
     for line in notes:
         print(line)
     results = {name: sorted(r)[len(r) // 2] for name, r in runs.items()}
     for name in PATHS:
         if name in results:
             print("RESULT portal_mbps[%s] %.1f MB/s" % (name, results[name]))
-    for hop in ("portal_direct", "portal_relay"):
-        for ref in ("ssh", "socat"):
+    for key, r in cpu.items():
+        print("RESULT portal_cpu[%s] %.2f ms/MiB" % (key, sorted(r)[len(r) // 2]))
+    for hop, refs in (("portal_direct", ("ssh", "socat")), ("portal_relay", ("ssh", "ssh_jump", "socat"))):
+        for ref in refs:
             if hop in results and ref in results:
                 print("RESULT %s/%s %.3f x" % (hop, ref, results[hop] / results[ref]))
     return 0
