@@ -41,7 +41,7 @@ Rules upheld here:
 """
 import asyncio
 
-from ..compat import const, current_task, get_logger, release, start_server
+from ..compat import const, current_task, get_logger, open_connection, release, start_server
 from ..errors import DecodeError, HopsealError
 from ..wire import bare
 from ..wire.message import Address, route
@@ -394,7 +394,7 @@ class Outlet(_Portal):
 
     async def _run(self, end):
         try:
-            c = self.connect() if self.connect is not None else asyncio.open_connection(self.host, self.port)
+            c = self.connect() if self.connect is not None else open_connection(self.host, self.port)
             r, w = await asyncio.wait_for(c, self.connect_timeout)
         except (OSError, asyncio.TimeoutError) as e:
             self.node.count("portal_connect_failed")
