@@ -72,6 +72,8 @@ class SerialBoardLink(BoardLink):
         if cfg.get("down_after") is not None:
             kw["down_after"] = cfg["down_after"]
         kw["max_message"] = cfg.get("max_message") or None  # 0: the version-1 link (serial-link.md §8)
+        if cfg.get("window"):
+            kw["window"] = cfg["window"]
         conn = SerialConnection(node, stream, stream, "gateway", cfg["name"], cfg["max_body"], speak_first=True, **kw)
         conn.on_link_up.append(lambda c, restarted: self._fire(self.on_link_up, restarted))
         conn.on_link_down.append(lambda c, why: self._fire(self.on_link_down, why))

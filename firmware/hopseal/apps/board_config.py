@@ -10,6 +10,8 @@ Board file keys (boards/*.json; every key optional except "link"):
     max_message     largest routing message the serial link reassembles from fragments (default
                     8192; serial-link.md §8); 0 speaks the version-1 link only (datagrams, no
                     acknowledgements). A larger message is refused by the sender or dropped here
+    window          the reliable link's window: bytes in flight at most, and what it holds beyond
+                    a gap at most twice that (default 4096, serial-link.md §8); less on a small heap
     ping_interval   seconds between link PINGs;  down_after: silent intervals before link down
     relay           register a static relay `forward_to_<relay>` (true: the board's name) at the hub on every link up (through
                     the secure channel to the hub when the board has a vault) and keep it: a ping
@@ -72,6 +74,7 @@ DEFAULTS = {
     "name": "board",
     "max_body": 1024,
     "max_message": 8192,
+    "window": None,
     "ping_interval": None,
     "down_after": None,
     "relay": None,
@@ -98,7 +101,7 @@ DEFAULTS = {
 
 USAGE = """usage: main.py [BOARD_FILE] [--name N] [--link stdio|pty:PATH|tcp:HOST:PORT]
                [--relay NAME] [--relay-check S] [--probe S] [--ping-interval S] [--down-after N] [--max-body B]
-               [--max-message B]
+               [--max-message B] [--window B]
                [--vault DIR] [--readings S] [--hub-identifier ID]
                [--clock-start UNIX_SECONDS] [--stream-to S --stream-from S [--stream-peer ID]]
                [--outlet [ADDR=]HOST:PORT ...] [--inlet [HOST:]PORT=ROUTE ...] [--status-page ADDR]
@@ -147,6 +150,7 @@ _OPTIONS = {
     "--down-after": ("down_after", int),
     "--max-body": ("max_body", int),
     "--max-message": ("max_message", int),
+    "--window": ("window", int),
     "--vault": ("vault", str),
     "--readings": ("readings", float),
     "--hub-identifier": ("hub_identifier", str),
