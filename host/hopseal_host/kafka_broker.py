@@ -135,7 +135,9 @@ class KafkaBroker:
             f.write(_SERVER.format(port=self.port, controller=self.controller, data=self.data))
         with open(os.path.join(self.dir, "log4j2.properties"), "w") as f:
             f.write(_LOG4J.format(log=self.log_path))
-        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster = "-"
+        while cluster.startswith("-"):  # as Kafka's Uuid.randomUuid: kafka-storage would take it for an option
+            cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         r = subprocess.run(self._java("kafka.tools.StorageTool", "format", "-t", cluster,
                                       "-c", os.path.join(self.dir, "server.properties")),
                            capture_output=True, text=True, timeout=120)
