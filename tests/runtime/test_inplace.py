@@ -163,3 +163,22 @@ def test_arq_lends_one_message_at_a_time_after_a_gap():
     a.on_rdata(b"\x00\x08\x01bbbb", out)
     a.on_rdata(b"\x00\x00\x00aaaa", out)
     assert [bytes(m) for m in out] == [b"aaaaAAAA", b"bbbb"] and type(out[0]) is bytearray
+
+
+def test_a_send_tried_again_after_a_failure_does_not_rekey_twice():
+    for c in backends():
+        a = Encryptor(c, KEY)
+        b = Encryptor(c, KEY)
+        d = Decryptor(c, KEY)
+        for i in range(3 * KEY_RENEWAL_INTERVAL):
+            if i % KEY_RENEWAL_INTERVAL == 0:
+                b._next()  # a send that failed after choosing its nonce (and rekeying)
+            x = a.encrypt(b"m%d" % i)
+            y = b.encrypt_parts(b"m", b"%d" % i, b"")
+            assert bytes(x) == bytes(y), i
+            assert bytes(d.decrypt(memoryview(bytearray(y)))[1]) == b"m%d" % i
+    e = Encryptor(backends()[0], KEY, nonce=KEY_RENEWAL_INTERVAL)  # resumed at a window's first nonce
+    f = Encryptor(backends()[0], KEY)
+    for i in range(KEY_RENEWAL_INTERVAL):
+        f.encrypt(b"")
+    assert e.encrypt(b"x") == f.encrypt(b"x")

@@ -36,14 +36,19 @@ class Encryptor:
         self.key = key
         self.aead = crypto.aead(key)
         self.nonce = nonce
+        # the key's window: rekeyed once when a nonce of the next window is first used, so a
+        # send that failed after it (out of memory) and is tried again does not rekey twice
+        self.interval = (nonce - 1) // KEY_RENEWAL_INTERVAL if nonce > 0 else 0
 
     def _next(self):
         n = self.nonce
         if n >= _MAX_NONCE:
             raise ChannelError("nonce exhausted: the channel must be closed")
-        if n > 0 and n % KEY_RENEWAL_INTERVAL == 0:
+        i = n // KEY_RENEWAL_INTERVAL
+        if i != self.interval:
             self.key = rekey(self.crypto, self.key)
             self.aead = self.crypto.aead(self.key)
+            self.interval = i
         return n
 
     def encrypt(self, plaintext):

@@ -41,7 +41,7 @@ Rules upheld here:
 """
 import asyncio
 
-from ..compat import const, current_task, get_logger, open_connection, release, start_server
+from ..compat import collect, const, current_task, get_logger, open_connection, release, start_server
 from ..errors import DecodeError, HopsealError
 from ..wire import bare
 from ..wire.message import Address, route
@@ -61,6 +61,7 @@ CONNECT_TIMEOUT = 10
 # carrier and every portal connection on it
 WRITE_TIMEOUT = 10
 DEFAULT_MAX_CONNECTIONS = 256
+_SEND_TRIES = const(8)  # a board's send that finds no free piece of heap is tried this often
 
 _PING_BYTES = b"\x00"
 _PONG_BYTES = b"\x01"
@@ -239,7 +240,7 @@ class PortalEnd:
                 if self.send_counter:
                     c = self.tx_counter
                     self.tx_counter = (c + 1) & 0xFFFF
-                await node.send(self.remote, encode_payload(data, c), [self.address])
+                await self._send_chunk(data, c)
                 self.tx_bytes += len(data)
         except OSError as e:
             why = "read failed: %s" % e
@@ -250,6 +251,26 @@ class PortalEnd:
             node.count("memory_errors")
             why = "out of memory"
         await self.close(True, why)
+
+    async def _send_chunk(self, data, c):
+        """One Payload. On a small heap a send can find no free piece for a moment (the reliable
+        link holding frames in flight and beyond gaps on a damaged line): it is tried again, up to
+        _SEND_TRIES times, after a collection and a pause in which acknowledgements free what the
+        link holds (counted: portal_send_retries). The channels and the link allocate before they
+        commit (a channel's nonce may be skipped, which its receiver allows), so a send that
+        failed left nothing to repeat; a later failure ends the connection (MemoryError)."""
+        payload = encode_payload(data, c)
+        tries = 0
+        while True:
+            try:
+                return await self.node.send(self.remote, payload, [self.address])
+            except MemoryError:
+                tries += 1
+                if tries >= _SEND_TRIES or self.state != _OPEN:
+                    raise
+                self.node.count("portal_send_retries")
+                collect()
+                await asyncio.sleep(0.05 * tries)
 
     async def close(self, notify=False, why="closed"):
         """Close once: the worker goes, Disconnect to the peer with `notify` (when its route is
