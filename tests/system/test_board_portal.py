@@ -17,10 +17,10 @@ board's message path stopped copying each message (issue 10) this path ran out o
 
 - test_portal_to_a_board_on_its_budget: a clean line, 256 KiB down and 16 KiB echoed (seconds);
 - test_portal_to_a_board_over_a_damaged_line: BER 1e-3, 1 MiB down and 64 KiB echoed, about
-  nine minutes at about 2 KB/s, so a soak test: `make soak` (HOPSEAL_SOAK=1) runs it. At 240K its
-  download passes and its echo still runs out of memory on the board's send side after about
-  30 KiB (2026-12-07: the portal ends with a Disconnect, the test fails): the open part of issue 10's
-  board item, kept here at the board's budget rather than at a larger heap.
+  nine minutes at about 2 KB/s (490 s and 56 s, most used 200.5 KB on 2026-12-07), so a soak
+  test: `make soak` (HOPSEAL_SOAK=1) runs it. It is the one that finds a board's heap in small
+  pieces: before a portal's send was tried again after a failed allocation, its echo ran out of
+  memory after about 30 KiB.
 HOPSEAL_PORTAL_HEAP sets another heap (e.g. 320K).
 """
 import hashlib
