@@ -555,7 +555,8 @@ def _portal_parsers(sub) -> None:
     ic = isub.add_parser(
         "create", help="run a node here with an inlet on HOST:PORT (foreground)",
         description="Listen on --from HOST:PORT; each connection goes to the outlet at --to ROUTE, e.g. "
-        "/ip4/127.0.0.1/tcp/4000/service/forward_to_board1/secure/api/service/outlet. The route's channels are "
+        "/ip4/127.0.0.1/tcp/4000/service/forward_to_board1/secure/api/service/outlet (a board's status page: "
+        "the same route ending in /service/status, or the address of its status_page). The route's channels are "
         "opened at the first connection and again when they close.")
     ic.add_argument("--from", dest="from_", type=hostport, required=True, metavar="HOST:PORT",
                     help="where clients connect (port 0 picks a free one)")
