@@ -168,19 +168,25 @@ async def goodput(size: int, count: int) -> tuple[float, float]:
     return sink.bytes / dt, wire_per_msg
 
 
+async def board_link(vb):
+    """(serial stream, host node, link) to the virtual board `vb` once its link is up."""
+    host = await SerialPortStream.open(vb.path, 115200, "vboard")
+    hn = Node("host")
+    h = SerialConnection(hn, host, host, "vboard", "gw", interval=1.0, speak_first=False)
+    await h.start()
+    for _ in range(500):
+        if h.up:
+            break
+        await asyncio.sleep(0.02)
+    return host, hn, h
+
+
 async def vboard_round_trips(n: int) -> float:
     from hopseal_host.virtual_board import VirtualBoard
 
     vb = VirtualBoard("bench", None, args=["--ping-interval", "1"]).start()
     try:
-        host = await SerialPortStream.open(vb.path, 115200, "vboard")
-        hn = Node("host")
-        h = SerialConnection(hn, host, host, "vboard", "gw", interval=1.0, speak_first=False)
-        await h.start()
-        for _ in range(500):
-            if h.up:
-                break
-            await asyncio.sleep(0.02)
+        host, hn, h = await board_link(vb)
         payload = b"x" * 64
         await hn.send_and_receive(h.route_to("echo"), payload, 10)  # warm up
         t0 = time.perf_counter()
@@ -278,14 +284,7 @@ async def vboard_portal(total: int) -> float:
     vb = VirtualBoard("bench", None, args=["--ping-interval", "1", "--portal-chunk", "2048",
                                            "--outlet", "127.0.0.1:%d" % srv.getsockname()[1]]).start()
     try:
-        host = await SerialPortStream.open(vb.path, 115200, "vboard")
-        hn = Node("host")
-        h = SerialConnection(hn, host, host, "vboard", "gw", interval=1.0, speak_first=False)
-        await h.start()
-        for _ in range(500):
-            if h.up:
-                break
-            await asyncio.sleep(0.02)
+        host, hn, h = await board_link(vb)
         inlet = await Inlet(hn, h.route_to("outlet"), chunk=2048).listen("127.0.0.1", 0)
         reader, writer = await asyncio.open_connection("127.0.0.1", inlet.port)
         t0 = time.perf_counter()
