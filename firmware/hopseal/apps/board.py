@@ -206,13 +206,16 @@ class Board:
         (or its route went through a link that has restarted since). One handshake at a time: the
         relay and readings tasks both want the channel at link up, and two handshakes at once on
         a slow line with the pure-Python crypto each outlasted their timeout, again and again."""
-        if self.channel is not None and not self.channel.closed and self.channel_gen == self.ups:
+        if self._channel_current():
             return self.channel
         async with self._hub_lock:
             return await self._open_hub_channel(timeout)
 
+    def _channel_current(self):
+        return self.channel is not None and not self.channel.closed and self.channel_gen == self.ups
+
     async def _open_hub_channel(self, timeout):
-        if self.channel is not None and not self.channel.closed and self.channel_gen == self.ups:
+        if self._channel_current():
             return self.channel  # opened by the task that held the lock
         from ..secure.channel import create_secure_channel
         from ..secure.trust import TrustIdentifiers
