@@ -27,12 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import struct
 
 from hopseal import compat
-from hopseal.errors import FrameError
 from hopseal.wire import message
-from hopseal.wire.tcp_frame import DEFAULT_MAX_FRAME, TCPFrameDecoder, TCPFraming
+from hopseal.wire.tcp_frame import DEFAULT_MAX_FRAME, TCPFrameDecoder, TCPFraming, frame_header
 
 _LIMIT = 64 * 1024  # asyncio's default stream limit (2**16)
 
@@ -138,10 +136,7 @@ class HostTCPFraming(TCPFraming):
         """frame(msg.encode()), the same bytes, built in one buffer."""
         buf = bytearray(4)
         message._encode_into(buf, msg)
-        n = len(buf) - 4
-        if n > self.max_frame:
-            raise FrameError("frame of %d bytes exceeds the %d byte maximum" % (n, self.max_frame))
-        struct.pack_into(">I", buf, 0, n)
+        buf[0:4] = frame_header(len(buf) - 4, self.max_frame)
         return buf
 
 
